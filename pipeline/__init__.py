@@ -1,0 +1,1 @@
+"""Contact snapshots: raw tracking events → sessions → attribution → identity → one summary per contact."""

@@ -1,0 +1,148 @@
+"""`python -m pipeline …`: the command line (SPEC section 13). Errors are one line and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+from pipeline.settings import Settings
+
+EXIT_ERROR, EXIT_BAD_REQUEST = 1, 2
+
+
+def _day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _as_of(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'not a time ("YYYY-MM-DD HH:MM:SS"): {text!r}') from None
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by the command's own options."""
+    overrides = {}
+    if getattr(args, "warehouse", None):
+        overrides["warehouse_url"] = args.warehouse
+    if getattr(args, "landing", None):
+        overrides["landing"] = Path(args.landing)
+    if getattr(args, "buckets", None):
+        overrides["buckets"] = args.buckets
+    return Settings(**overrides)
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    from pipeline.generate import generate_landing
+
+    summary = generate_landing(
+        Path(args.out), visitors=args.visitors, days=args.days, start=args.start, seed=args.seed, progress=True
+    )
+    print(
+        f"wrote {summary.lines:,} lines ({summary.events:,} events, {summary.broken_lines} broken, "
+        f"{summary.duplicates} duplicates, {summary.late_events} late) in {summary.files} files "
+        f"over {len(summary.days)} days into {summary.out}"
+    )
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.events import landing_days
+    from pipeline.nightly import run_days
+
+    settings = _settings(args)
+    days = landing_days(settings.landing)
+    start = args.start or (days[0] if days else None)
+    end = args.end or (days[-1] if days else None)
+    if start is None or end is None:
+        raise ValueError(f"no dt=YYYY-MM-DD partitions in {settings.landing}; give --start and --end")
+    if end < start:
+        raise ValueError(f"--end {end} is before --start {start}")
+
+    def report(result) -> None:
+        f = result.figures
+        print(
+            f"{result.days[0]}  read {f['events_read']:>9,}  loaded {f['events_loaded']:>9,}  dup {f['events_duplicate']:>6,}  "
+            f"quarantined {f['events_quarantined']:>5,}  bots {f['events_bot']:>6,}  sessions {f['sessions_written']:>8,}  "
+            f"contacts {f['contacts_updated']:>7,}",
+            flush=True,
+        )
+
+    results = run_days(settings, start, end, full_refresh=args.full_refresh, on_done=report)
+    if args.full_refresh:
+        report(results[0])
+    return 0
+
+
+def cmd_contacts(args: argparse.Namespace) -> int:
+    from pipeline.reader import RequestError, query_contacts
+
+    settings = _settings(args)
+    text = sys.stdin.read() if args.request in (None, "-") else args.request
+    try:
+        request = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        print(json.dumps({"error": f"request is not valid JSON: {exc.msg}", "field": None}))
+        return EXIT_BAD_REQUEST
+    try:
+        response = query_contacts(settings, request, as_of=args.as_of)
+    except RequestError as exc:
+        print(json.dumps({"error": exc.message, "field": exc.field}))
+        return EXIT_BAD_REQUEST
+    print(json.dumps(response, indent=2, ensure_ascii=False))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description="Contact snapshots: the marketing-attribution pipeline.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    gen = commands.add_parser("generate", help="write realistic sample events into a landing folder")
+    gen.add_argument("--out", required=True, help="landing folder to write (dt=YYYY-MM-DD partitions)")
+    gen.add_argument("--visitors", type=int, default=2000)
+    gen.add_argument("--days", type=int, default=7)
+    gen.add_argument("--start", type=_day, default=date(2025, 3, 1))
+    gen.add_argument("--seed", type=int, default=42)
+    gen.set_defaults(func=cmd_generate)
+
+    run = commands.add_parser("run", help="run the DAG's steps for each load day, without a scheduler")
+    run.add_argument("--landing", help="landing folder (default: settings / CONTACTS_LANDING)")
+    run.add_argument("--warehouse", help="SQLAlchemy URL (default: settings / CONTACTS_WAREHOUSE_URL)")
+    run.add_argument("--start", type=_day, help="first load day (default: the first partition)")
+    run.add_argument("--end", type=_day, help="last load day (default: the last partition)")
+    run.add_argument("--full-refresh", action="store_true", help="rebuild everything from the landing partitions in range")
+    run.add_argument("--buckets", type=int, help="hash buckets of visitors and contacts")
+    run.set_defaults(func=cmd_run)
+
+    contacts = commands.add_parser("contacts", help="answer a /contacts query (JSON in, JSON out)")
+    contacts.add_argument("request", nargs="?", help="the request JSON, or - (default) to read it from stdin")
+    contacts.add_argument("--warehouse", help="SQLAlchemy URL")
+    contacts.add_argument("--as-of", type=_as_of, help='"YYYY-MM-DD HH:MM:SS" UTC for days_since_last_conversion (default: now)')
+    contacts.set_defaults(func=cmd_contacts)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, run, and turn every expected failure into one line on stderr."""
+    from pipeline.events import LandingError
+    from pipeline.warehouse import WarehouseError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (LandingError, WarehouseError, ValueError, FileNotFoundError) as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - never a traceback for the user; the run row keeps the detail
+        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        return EXIT_ERROR

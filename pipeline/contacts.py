@@ -1,0 +1,186 @@
+"""Contact summaries (SPEC section 7): one row per contact over its whole journey, plus its journey rows.
+
+Statistics are computed per contact with vectorised groupbys and exact integer rounding (half away from
+zero); the summary JSON is then assembled in the seed's key order. `days_since_last_conversion` depends
+on when the summary is read, so it is stored as null and filled in by the reader.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from pipeline.identity import journey_pairs
+from pipeline.journeys import session_objects
+
+US_PER_DAY = 86_400_000_000
+TOUCHES = ("first_touch", "converting_touch", "recent_touch")
+FILTER_COLUMNS = ["source", "medium", "campaign", "content", "term", "channel", "landing_page"]
+CONTACT_SESSION_COLUMNS = [
+    "email",
+    "session_id",
+    "session_timestamp",
+    "anonymous_id",
+    *FILTER_COLUMNS,
+    "is_first",
+    "is_converting",
+    "is_assist",
+    "is_after",
+    "is_own_device",
+]
+
+
+def rounded(numerator: pd.Series, denominator: pd.Series, decimals: int) -> pd.Series:
+    """numerator / denominator rounded half away from zero, exactly (integer arithmetic, non-negative inputs)."""
+    scale = 10**decimals
+    num = numerator.astype("int64") * scale
+    den = denominator.astype("int64")
+    units = (2 * num + den) // (2 * den)
+    return units / scale if decimals else units
+
+
+def whole_days(later: pd.Series, earlier: pd.Series) -> pd.Series:
+    """Complete 24-hour periods between two timestamps (floor of elapsed seconds / 86,400)."""
+    return ((later - earlier) // pd.Timedelta(days=1)).astype("int64")
+
+
+def journey_frame(*, pairs: pd.DataFrame, sessions: pd.DataFrame, conversions: pd.DataFrame) -> pd.DataFrame:
+    """Journey rows in order with each contact's first conversion per session and the touch roles."""
+    journey = pairs.merge(sessions, on="session_id", how="inner")
+    journey = journey.sort_values(["email", "timestamp", "session_id"], kind="stable").reset_index(drop=True)
+    journey["rank"] = journey.groupby("email").cumcount()
+    conv = conversions.sort_values(["email", "timestamp", "event_id"], kind="stable")
+    first_in_session = conv.drop_duplicates(["email", "session_id"], keep="first")
+    shown = first_in_session.rename(columns={"timestamp": "conversion_timestamp", "event_id": "conversion_event_id"})
+    journey = journey.merge(
+        shown[["email", "session_id", "conversion_event_id", "conversion_timestamp", "conversion_page", "previous_page", "conversion_type", "conversion_id"]],
+        on=["email", "session_id"],
+        how="left",
+    )
+    journey["is_converting"] = journey["conversion_event_id"].notna()
+    first_conv = conv.drop_duplicates("email", keep="first")[["email", "session_id"]]
+    converting_rank = journey.merge(first_conv, on=["email", "session_id"]).set_index("email")["rank"]
+    journey["converting_rank"] = journey["email"].map(converting_rank)
+    journey["is_first"] = journey["rank"] == 0
+    journey["is_assist"] = (journey["rank"] > 0) & (journey["rank"] < journey["converting_rank"])
+    journey["is_after"] = journey["rank"] > journey["converting_rank"]
+    return journey
+
+
+def contact_statistics(journey: pd.DataFrame, conversions: pd.DataFrame) -> pd.DataFrame:
+    """The numeric summary fields per contact (index: email)."""
+    by_contact = journey.groupby("email", sort=True)
+    conv = conversions.groupby("email", sort=True)["timestamp"]
+    stats = pd.DataFrame(
+        {
+            "total_sessions": by_contact.size(),
+            "converting_sessions": by_contact["is_converting"].sum(),
+            "first_session_at": by_contact["timestamp"].min(),
+            "last_session_at": by_contact["timestamp"].max(),
+            "duration_sum": by_contact["session_duration"].sum(),
+        }
+    )
+    stats["total_conversions"] = conv.size()
+    stats["first_conversion_at"] = conv.min()
+    stats["last_conversion_at"] = conv.max()
+    n, k = stats["total_sessions"], stats["total_conversions"]
+    stats["conversion_rate_percent"] = rounded(100 * stats["converting_sessions"], n, 2)
+    stats["is_repeat_converter"] = k > 1
+    span = (stats["last_conversion_at"] - stats["first_conversion_at"]) // pd.Timedelta(microseconds=1)
+    stats["avg_days_between_conversions"] = rounded(span, (k - 1).clip(lower=1) * US_PER_DAY, 2).where(k > 1)
+    span = (stats["last_session_at"] - stats["first_session_at"]) // pd.Timedelta(microseconds=1)
+    stats["avg_days_between_sessions"] = rounded(span, (n - 1).clip(lower=1) * US_PER_DAY, 2).where(n > 1)
+    stats["avg_session_duration_seconds"] = rounded(stats["duration_sum"], n, 0).astype("int64")
+    stats["days_to_convert"] = whole_days(stats["first_conversion_at"], stats["first_session_at"])
+    return stats
+
+
+def _touch_columns(journey: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    """Flat BI columns of the first, converting and recent touch."""
+    picks = {
+        "first_touch": journey["is_first"],
+        "converting_touch": journey["rank"] == journey["converting_rank"],
+        "recent_touch": journey["rank"] == journey["email"].map(stats["total_sessions"]) - 1,
+    }
+    flat = pd.DataFrame(index=stats.index)
+    for touch, mask in picks.items():
+        rows = journey[mask].set_index("email")
+        flat[f"{touch}_timestamp"] = rows["timestamp"]
+        for column in ("source", "medium", "campaign", "channel", "landing_page"):
+            flat[f"{touch}_{column}"] = rows[column]
+    return flat
+
+
+def _number(value: float) -> float | int:
+    """Integral values print as integers (the seed shows `20`, not `20.0`)."""
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _stamp(value: pd.Timestamp) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _page_counts(pages: pd.Series) -> dict:
+    """Counts per page in order of first appearance."""
+    pages = pages.dropna()
+    return {page: int(count) for page, count in pages.value_counts(sort=False).items()} if len(pages) else {}
+
+
+def summary_json(email: str, stat: pd.Series, objects: list[dict], journey: pd.DataFrame, conv: pd.DataFrame) -> str:
+    """One contact's summary in the seed's key order (days_since_last_conversion filled in when read)."""
+    first_rank, converting_rank = 0, int(journey["converting_rank"].iloc[0])
+    exits = journey[journey["exit_page"].notna()]
+    summary = {
+        "total_sessions": int(stat["total_sessions"]),
+        "total_conversions": int(stat["total_conversions"]),
+        "conversion_rate_percent": _number(stat["conversion_rate_percent"]),
+        "conversion_dates": [_stamp(t) for t in conv["timestamp"]],
+        "days_since_last_conversion": None,
+        "is_repeat_converter": bool(stat["is_repeat_converter"]),
+        "avg_days_between_conversions": None if pd.isna(stat["avg_days_between_conversions"]) else _number(stat["avg_days_between_conversions"]),
+        "avg_days_between_sessions": None if pd.isna(stat["avg_days_between_sessions"]) else _number(stat["avg_days_between_sessions"]),
+        "avg_session_duration_seconds": int(stat["avg_session_duration_seconds"]),
+        "days_to_convert": int(stat["days_to_convert"]),
+        "user_journey": objects,
+        "interested_pages": {
+            "landing_pages": _page_counts(journey["landing_page"]),
+            "conversion_pages": _page_counts(conv["conversion_page"]),
+            "exit_pages": _page_counts(exits["exit_page"]),
+            "previous_conversion_pages": _page_counts(conv["previous_page"]),
+            "previous_exit_pages": _page_counts(exits["exit_previous_page"]),
+        },
+        "first_touch": objects[first_rank],
+        "converting_touch": objects[converting_rank],
+        "recent_touch": objects[-1],
+    }
+    return json.dumps(summary, ensure_ascii=False, separators=(",", ":"))
+
+
+def build_contacts(
+    *, identities: pd.DataFrame, sessions: pd.DataFrame, conversions: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(contacts, contact_sessions) for every email with a conversion in `conversions`.
+
+    The inputs must hold the whole journey of those contacts: their visitors' identities and sessions and
+    every session they converted in.
+    """
+    if conversions.empty:
+        return pd.DataFrame(columns=["email", "summary"]), pd.DataFrame(columns=CONTACT_SESSION_COLUMNS)
+    conversions = conversions.sort_values(["email", "timestamp", "event_id"], kind="stable").reset_index(drop=True)
+    emails = conversions["email"].drop_duplicates()
+    identities = identities[identities["email"].isin(emails)]
+    pairs = journey_pairs(identities=identities, sessions=sessions, conversions=conversions)
+    journey = journey_frame(pairs=pairs, sessions=sessions, conversions=conversions)
+    stats = contact_statistics(journey, conversions)
+    objects = session_objects(journey)
+    summaries = []
+    conv_groups = dict(tuple(conversions.groupby("email", sort=True)))
+    for (email, rows), (_, objs) in zip(journey.groupby("email", sort=True), objects.groupby(journey["email"], sort=True)):
+        summaries.append(summary_json(email, stats.loc[email], objs.tolist(), rows, conv_groups[email]))
+    contacts = stats.join(_touch_columns(journey, stats))
+    contacts["summary"] = summaries
+    contacts = contacts.reset_index().drop(columns=["converting_sessions", "duration_sum"])
+    journey["session_timestamp"] = journey["timestamp"]
+    return contacts, journey[CONTACT_SESSION_COLUMNS]

@@ -1,0 +1,57 @@
+"""The nightly run without a scheduler: the DAG's steps, in the DAG's order, one load day after another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from pipeline.publish import publish
+from pipeline.quality import check_run
+from pipeline.runs import fail_run, stage_run, start_run
+from pipeline.settings import Settings
+from pipeline.steps import identify, sessionize, summarise
+
+
+@dataclass
+class RunResult:
+    """What one run did, as recorded in pipeline_runs."""
+
+    run_id: str
+    days: list[date]
+    figures: dict = field(default_factory=dict)
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """Every day from start to end inclusive."""
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def run_interval(settings: Settings, days: list[date], *, full_refresh: bool = False, progress=None) -> RunResult:
+    """Start → stage → sessionize[b] → identify → summarise[b] → check → publish; a failure marks the run failed."""
+    run_id = start_run(settings, days, full_refresh=full_refresh)
+    try:
+        stage_run(settings, run_id)
+        for bucket in range(settings.buckets):
+            sessionize(settings, run_id, bucket)
+        identify(settings, run_id)
+        for bucket in range(settings.buckets):
+            summarise(settings, run_id, bucket)
+        check_run(settings, run_id)
+        figures = publish(settings, run_id)
+    except BaseException as exc:
+        fail_run(settings, run_id, exc)
+        raise
+    return RunResult(run_id, days, figures)
+
+
+def run_days(settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None) -> list[RunResult]:
+    """One run per load day in order (a backfill), or one full-refresh run over the whole range."""
+    if full_refresh:
+        results = [run_interval(settings, days_between(start, end), full_refresh=True)]
+    else:
+        results = []
+        for day in days_between(start, end):
+            results.append(run_interval(settings, [day]))
+            if on_done:
+                on_done(results[-1])
+    return results

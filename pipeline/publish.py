@@ -1,0 +1,99 @@
+"""Publish: apply a run's workspace to the warehouse in one transaction, or not at all.
+
+Readers and BI keep seeing the previous state until the commit. The transaction first checks that the
+warehouse is still at the version the run started from (an optimistic lock): two runs can never
+interleave their writes, and a run computed on a stale state fails instead of overwriting newer data.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Connection, and_, update
+
+from pipeline import tables as t
+from pipeline.runs import current_version, utc_now
+from pipeline.settings import Settings
+from pipeline.warehouse import delete_where_in, get_engine, insert_frame, read_where_in, transaction
+from pipeline.workspace import RunPlan, Workspace
+
+class StaleRunError(RuntimeError):
+    """Another run published after this one started; this run must be started again."""
+
+
+def _replace_rows(conn: Connection, workspace: Workspace, plan: RunPlan) -> dict:
+    """Delete what the run recomputed and insert its new rows, table by table."""
+    n = plan.buckets
+    changes = workspace.read("changes")
+    touched = workspace.read_buckets("contact_deletes", n)["email"]
+    if plan.full_refresh:
+        for table in reversed(t.PUBLISHED_TABLES):
+            conn.execute(table.delete())
+    delete_where_in(conn, t.events, "event_id", workspace.read("event_deletes")["event_id"])
+    conn.execute(t.quarantined_events.delete().where(t.quarantined_events.c.load_date.in_(plan.days)))
+    delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
+    delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
+    delete_where_in(conn, t.identities, "anonymous_id", changes["anonymous_id"])
+    delete_where_in(conn, t.contact_sessions, "email", touched)
+    delete_where_in(conn, t.contacts, "email", touched)
+    insert_frame(conn, t.events, workspace.read("events"))
+    insert_frame(conn, t.quarantined_events, workspace.read("quarantine"))
+    sessions = workspace.read_buckets("sessions", n)
+    insert_frame(conn, t.sessions, sessions)
+    insert_frame(conn, t.conversions, workspace.read_buckets("conversions", n))
+    insert_frame(conn, t.identities, workspace.read("identities"))
+    contacts = workspace.read_buckets("contacts", n).assign(updated_at=plan.started_at, run_id=plan.run_id)
+    insert_frame(conn, t.contacts, contacts)
+    insert_frame(conn, t.contact_sessions, workspace.read_buckets("contact_sessions", n))
+    _record_history(conn, contacts, touched, plan)
+    return {"sessions_written": len(sessions), "contacts_updated": len(touched)}
+
+
+def _record_history(conn: Connection, contacts: pd.DataFrame, touched: pd.Series, plan: RunPlan) -> None:
+    """SCD-2: close the open row of each contact whose summary changed (or vanished) and open a new one."""
+    now = utc_now()
+    h = t.contacts_history
+    current = read_where_in(conn, h, "email", touched, where=h.c.valid_to.is_(None))
+    before = current.set_index("email")["summary"]
+    after = contacts.set_index("email")["summary"] if len(contacts) else pd.Series(dtype=str)
+    emails = pd.Index(touched.unique())
+    changed = [e for e in emails if before.get(e) != after.get(e)]
+    closing = [e for e in changed if e in before.index]
+    for start in range(0, len(closing), 5000):
+        chunk = closing[start : start + 5000]
+        conn.execute(update(h).where(and_(h.c.email.in_(chunk), h.c.valid_to.is_(None))).values(valid_to=now))
+    opened = contacts[contacts["email"].isin(changed)]
+    opened = opened.assign(valid_from=now, run_id=plan.run_id)
+    insert_frame(conn, h, opened[[c for c in opened.columns if c in h.c]])
+
+
+def publish(settings: Settings, run_id: str) -> dict:
+    """Step last: the run's changes become visible at once, with its pipeline_runs row set to success."""
+    workspace = Workspace(settings, run_id)
+    plan = workspace.plan()
+    engine = get_engine(settings.warehouse_url)
+    with transaction(engine) as conn:
+        version = current_version(conn)
+        if version != plan.base_version:
+            raise StaleRunError(
+                f"the warehouse changed since run {run_id} started (version {plan.base_version} → {version}); start the run again"
+            )
+        written = _replace_rows(conn, workspace, plan)
+        manifest = workspace.read("manifest").assign(run_id=run_id)
+        insert_frame(conn, t.run_manifest, manifest)
+        figures = {**plan.stats, **written}
+        validation = workspace.read_json("validation") if (workspace.root / "validation.json").exists() else None
+        conn.execute(
+            update(t.pipeline_runs)
+            .where(t.pipeline_runs.c.run_id == run_id)
+            .values(status="success", finished_at=utc_now(), validation=None if validation is None else str(validation.get("summary")), **figures)
+        )
+        conn.execute(
+            update(t.pipeline_runs)
+            .where(and_(t.pipeline_runs.c.status == "running", t.pipeline_runs.c.run_id != run_id))
+            .values(status="failed", finished_at=utc_now(), error=f"superseded: run {run_id} published first")
+        )
+        conn.execute(
+            update(t.warehouse_state).where(t.warehouse_state.c.id == 1).values(version=version + 1, published_at=utc_now(), run_id=run_id)
+        )
+    workspace.remove()
+    return figures

@@ -1,0 +1,67 @@
+"""One typed settings object, read from the environment (prefix ``CONTACTS_``) and passed in explicitly."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DATA_DIR = REPO_ROOT / "data"
+
+
+class Settings(BaseSettings):
+    """Every knob of the pipeline; defaults are the embedded set-up (SQLite file, local landing folder)."""
+
+    model_config = SettingsConfigDict(env_prefix="CONTACTS_", extra="ignore")
+
+    warehouse_url: str = Field(
+        default=f"sqlite:///{DATA_DIR / 'warehouse.db'}",
+        description="SQLAlchemy URL of the warehouse (sqlite:///file.db or postgresql+psycopg://...).",
+    )
+    landing: Path = Field(default=DATA_DIR / "landing", description="Landing folder with dt=YYYY-MM-DD partitions.")
+    workspace: Path = Field(
+        default=DATA_DIR / "runs",
+        description="Scratch folder where a run keeps its intermediate files until it publishes; "
+        "must be shared by all workers when buckets run on several machines.",
+    )
+    session_timeout_minutes: int = Field(default=30, gt=0)
+    referral_exclusions: list[str] = Field(
+        default_factory=lambda: [
+            "paypal.com",
+            "stripe.com",
+            "checkout.stripe.com",
+            "klarna.com",
+            "adyen.com",
+            "mollie.com",
+            "3dsecure.io",
+        ],
+        description="Referrer domains that never split a session and count as no referrer (payment providers).",
+    )
+    own_domains: list[str] = Field(
+        default_factory=list, description="Registered domains of the site itself: referrers from them are internal."
+    )
+    buckets: int = Field(default=4, ge=1, le=1024, description="Hash buckets of visitors and contacts per run.")
+    suppression_salt: str = Field(
+        default="contacts-suppression-v1", description="Salt for the hashes of erased emails (right to erasure)."
+    )
+
+    @field_validator("referral_exclusions", "own_domains")
+    @classmethod
+    def _lower_domains(cls, domains: list[str]) -> list[str]:
+        return [d.strip().lower() for d in domains if d.strip()]
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite", "postgresql")):
+            raise ValueError(f"unsupported warehouse URL {url!r}: use sqlite:///path.db or postgresql+psycopg://...")
+        return url
+
+
+@lru_cache(maxsize=1)
+def default_settings() -> Settings:
+    """The settings of this process, read once from the environment."""
+    return Settings()

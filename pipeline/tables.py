@@ -1,0 +1,257 @@
+"""Every warehouse table in one SQLAlchemy metadata (SQLite and PostgreSQL); columns documented in schemas/tables.yml."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+
+def _touch_columns(prefix: str) -> list[Column]:
+    """Flat BI columns of one touch (first / converting / recent session)."""
+    return [
+        Column(f"{prefix}_timestamp", DateTime),
+        Column(f"{prefix}_source", Text),
+        Column(f"{prefix}_medium", Text),
+        Column(f"{prefix}_campaign", Text),
+        Column(f"{prefix}_channel", Text),
+        Column(f"{prefix}_landing_page", Text),
+    ]
+
+
+def _summary_columns() -> list[Column]:
+    """The contact summary as flat columns plus its JSON (shared by contacts and contacts_history)."""
+    return [
+        Column("total_sessions", Integer, nullable=False),
+        Column("total_conversions", Integer, nullable=False),
+        Column("conversion_rate_percent", Float, nullable=False),
+        Column("is_repeat_converter", Boolean, nullable=False),
+        Column("avg_days_between_conversions", Float),
+        Column("avg_days_between_sessions", Float),
+        Column("avg_session_duration_seconds", Integer, nullable=False),
+        Column("days_to_convert", Integer, nullable=False),
+        Column("first_session_at", DateTime, nullable=False),
+        Column("last_session_at", DateTime, nullable=False),
+        Column("first_conversion_at", DateTime, nullable=False),
+        Column("last_conversion_at", DateTime, nullable=False),
+        *_touch_columns("first_touch"),
+        *_touch_columns("converting_touch"),
+        *_touch_columns("recent_touch"),
+        Column("summary", Text, nullable=False),
+    ]
+
+
+def _attribution_columns() -> list[Column]:
+    """A session's traffic source (SPEC section 5)."""
+    return [
+        Column("source", Text, nullable=False),
+        Column("medium", Text, nullable=False),
+        Column("campaign", Text, nullable=False),
+        Column("content", Text, nullable=False),
+        Column("term", Text, nullable=False),
+        Column("channel", Text, nullable=False),
+        Column("landing_page", Text, nullable=False),
+    ]
+
+
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("anonymous_id", Text, nullable=False),
+    Column("timestamp", DateTime, nullable=False),
+    Column("event_type", String(16), nullable=False),
+    Column("page_url", Text, nullable=False),
+    Column("referrer", Text),
+    Column("email", Text),
+    Column("conversion_type", Text),
+    Column("conversion_id", Text),
+    Column("user_agent", Text),
+    Column("is_bot", Boolean, nullable=False),
+    Column("load_date", Date, nullable=False),
+    Column("source_file", Text, nullable=False),
+    Column("line_number", Integer, nullable=False),
+    Index("ix_events_visitor_time", "anonymous_id", "timestamp"),
+    Index("ix_events_load_date", "load_date"),
+)
+
+quarantined_events = Table(
+    "quarantined_events",
+    metadata,
+    Column("load_date", Date, primary_key=True),
+    Column("source_file", Text, primary_key=True),
+    Column("line_number", Integer, primary_key=True),
+    Column("raw", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("event_id", Text),
+    Column("email", Text),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_id", String(32), primary_key=True),
+    Column("anonymous_id", Text, nullable=False),
+    Column("timestamp", DateTime, nullable=False),
+    Column("end_timestamp", DateTime, nullable=False),
+    Column("session_duration", Integer, nullable=False),
+    Column("first_event_id", Text, nullable=False),
+    Column("page_views", Integer, nullable=False),
+    Column("conversions", Integer, nullable=False),
+    *_attribution_columns(),
+    Column("exit_page", Text),
+    Column("exit_previous_page", Text),
+    Column("exit_timestamp", DateTime),
+    Index("ix_sessions_visitor_time", "anonymous_id", "timestamp"),
+)
+
+conversions = Table(
+    "conversions",
+    metadata,
+    Column("event_id", Text, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("anonymous_id", Text, nullable=False),
+    Column("session_id", String(32), nullable=False),
+    Column("timestamp", DateTime, nullable=False),
+    Column("conversion_page", Text, nullable=False),
+    Column("previous_page", Text),
+    Column("conversion_type", Text),
+    Column("conversion_id", Text),
+    Index("ix_conversions_email", "email", "session_id"),
+    Index("ix_conversions_visitor", "anonymous_id"),
+    Index("ix_conversions_session", "session_id"),
+)
+
+identities = Table(
+    "identities",
+    metadata,
+    Column("anonymous_id", Text, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("first_conversion_at", DateTime, nullable=False),
+    Column("first_conversion_event_id", Text, nullable=False),
+    Index("ix_identities_email", "email"),
+)
+
+contact_sessions = Table(
+    "contact_sessions",
+    metadata,
+    Column("email", Text, primary_key=True),
+    Column("session_id", String(32), primary_key=True),
+    Column("session_timestamp", DateTime, nullable=False),
+    Column("anonymous_id", Text, nullable=False),
+    *_attribution_columns(),
+    Column("is_first", Boolean, nullable=False),
+    Column("is_converting", Boolean, nullable=False),
+    Column("is_assist", Boolean, nullable=False),
+    Column("is_after", Boolean, nullable=False),
+    Column("is_own_device", Boolean, nullable=False),
+    Index("ix_contact_sessions_order", "session_timestamp", "session_id", "email"),
+)
+
+contacts = Table(
+    "contacts",
+    metadata,
+    Column("email", Text, primary_key=True),
+    *_summary_columns(),
+    Column("updated_at", DateTime, nullable=False),
+    Column("run_id", Text, nullable=False),
+)
+
+contacts_history = Table(
+    "contacts_history",
+    metadata,
+    Column("email", Text, primary_key=True),
+    Column("valid_from", DateTime, primary_key=True),
+    Column("valid_to", DateTime),
+    Column("run_id", Text, nullable=False),
+    *[c.copy() for c in _summary_columns() if c.name != "summary"],
+    Column("summary", Text),
+)
+for column in contacts_history.columns:
+    if column.name not in ("email", "valid_from", "run_id"):
+        column.nullable = True
+
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("interval_start", Date, nullable=False),
+    Column("interval_end", Date, nullable=False),
+    Column("full_refresh", Boolean, nullable=False),
+    Column("events_read", Integer, nullable=False, default=0),
+    Column("events_loaded", Integer, nullable=False, default=0),
+    Column("events_duplicate", Integer, nullable=False, default=0),
+    Column("events_quarantined", Integer, nullable=False, default=0),
+    Column("events_bot", Integer, nullable=False, default=0),
+    Column("sessions_written", Integer, nullable=False, default=0),
+    Column("contacts_updated", Integer, nullable=False, default=0),
+    Column("started_at", DateTime, nullable=False),
+    Column("finished_at", DateTime),
+    Column("status", String(16), nullable=False),
+    Column("error", Text),
+    Column("validation", Text),
+)
+
+run_manifest = Table(
+    "run_manifest",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("load_date", Date, primary_key=True),
+    Column("source_file", Text, primary_key=True),
+    Column("bytes", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("lines_read", Integer, nullable=False),
+)
+
+validation_results = Table(
+    "validation_results",
+    metadata,
+    Column("run_id", Text, primary_key=True),
+    Column("suite", String(64), primary_key=True),
+    Column("success", Boolean, nullable=False),
+    Column("evaluated", Integer, nullable=False),
+    Column("failed", Integer, nullable=False),
+    Column("critical_failed", Integer, nullable=False),
+    Column("results", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+warehouse_state = Table(
+    "warehouse_state",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("published_at", DateTime),
+    Column("run_id", Text),
+)
+
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("email_hash", String(64), primary_key=True),
+    Column("created_at", DateTime, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", DateTime, nullable=False),
+    Column("last_used_at", DateTime),
+    Column("revoked_at", DateTime),
+)
+
+PUBLISHED_TABLES = (events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts)

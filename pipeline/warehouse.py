@@ -1,0 +1,179 @@
+"""The warehouse edge: engines, bulk writes and typed reads of DataFrames, for SQLite and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    Date,
+    DateTime,
+    Engine,
+    Float,
+    Integer,
+    String,
+    Table,
+    create_engine,
+    event,
+    select,
+    text,
+)
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from pipeline.tables import metadata
+
+IN_CHUNK = 5000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
+TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"  # on timestamp[us] Arrow adds .ffffff, SQLAlchemy's own SQLite format
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be reached or used; the message is one line for the user."""
+
+
+@lru_cache(maxsize=16)
+def get_engine(url: str) -> Engine:
+    """One engine per URL; SQLite gets WAL so readers keep reading while a run publishes."""
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise WarehouseError(f"bad warehouse URL {url!r}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.close()
+
+
+def create_tables(engine: Engine) -> None:
+    """Create every table and index that does not exist yet (idempotent)."""
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        from pathlib import Path
+
+        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        metadata.create_all(engine)
+    except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear line
+        raise WarehouseError(f"cannot open warehouse {engine.url.render_as_string(hide_password=True)}: {exc}") from None
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction; on SQLite it takes the write lock up front so two writers never interleave."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
+def _column_values(series: pd.Series, column, dialect: str) -> list:
+    """A column as Python values the driver takes fast: timestamps and dates as ISO text, NA as None."""
+    kind = column.type
+    if isinstance(kind, DateTime):
+        values = pa.array(pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]"))
+        return pc.strftime(values, format=TIMESTAMP_FORMAT).to_pylist()
+    if isinstance(kind, Date):
+        return [None if pd.isna(v) else str(v)[:10] for v in series.tolist()]
+    if isinstance(kind, Boolean):
+        return [None if pd.isna(v) else bool(v) for v in series.tolist()]
+    values = series.astype(object).where(series.notna(), None).tolist()
+    return values
+
+
+def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
+    """Bulk insert (COPY on PostgreSQL, one executemany on SQLite); returns the rows written."""
+    if frame.empty:
+        return 0
+    columns = [c for c in table.columns if c.name in frame.columns]
+    dialect = conn.dialect.name
+    values = [_column_values(frame[c.name], c, dialect) for c in columns]
+    rows = list(zip(*values))
+    names = ", ".join(f'"{c.name}"' for c in columns)
+    if dialect == "postgresql":
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(f'COPY "{table.name}" ({names}) FROM STDIN') as copy:
+            for row in rows:
+                copy.write_row(row)
+    else:
+        marks = ", ".join("?" for _ in columns)
+        conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
+    return len(rows)
+
+
+def delete_where_in(conn: Connection, table: Table, column: str, values: Iterable) -> int:
+    """Delete rows whose column is in values, in chunks; returns the rows deleted."""
+    values = list(dict.fromkeys(v for v in values if v is not None))
+    deleted = 0
+    for start in range(0, len(values), IN_CHUNK):
+        chunk = values[start : start + IN_CHUNK]
+        deleted += conn.execute(table.delete().where(table.c[column].in_(chunk))).rowcount
+    return deleted
+
+
+def typed_frame(rows: list, table: Table, columns: list[str]) -> pd.DataFrame:
+    """Rows read back from either backend → a frame with UTC timestamps, dates and booleans."""
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    for name in columns:
+        kind = table.c[name].type if name in table.c else None
+        if isinstance(kind, DateTime):
+            frame[name] = pd.to_datetime(frame[name], utc=True, format="ISO8601").astype("datetime64[us, UTC]")
+        elif isinstance(kind, Date):
+            frame[name] = pd.to_datetime(frame[name]).dt.date
+        elif isinstance(kind, Boolean):
+            frame[name] = frame[name].astype("boolean")
+        elif isinstance(kind, Integer):
+            frame[name] = frame[name].astype("Int64")
+        elif isinstance(kind, Float):
+            frame[name] = frame[name].astype("float64")
+        elif isinstance(kind, String):
+            frame[name] = frame[name].astype("str")
+    return frame
+
+
+def read_table(conn: Connection, table: Table, where=None, columns: list[str] | None = None) -> pd.DataFrame:
+    """Read (part of) a table as a typed frame."""
+    columns = columns or [c.name for c in table.columns]
+    query = select(*(table.c[c] for c in columns))
+    if where is not None:
+        query = query.where(where)
+    return typed_frame(conn.execute(query).fetchall(), table, columns)
+
+
+def read_where_in(
+    conn: Connection, table: Table, column: str, values: Iterable, columns: list[str] | None = None, where=None
+) -> pd.DataFrame:
+    """Rows whose column is in values (chunked IN lists), optionally also matching `where`, as one typed frame."""
+    columns = columns or [c.name for c in table.columns]
+    values = list(dict.fromkeys(v for v in values if v is not None and not pd.isna(v)))
+    parts = []
+    for start in range(0, len(values), IN_CHUNK):
+        condition = table.c[column].in_(values[start : start + IN_CHUNK])
+        parts.append(read_table(conn, table, condition if where is None else condition & where, columns))
+    return pd.concat(parts, ignore_index=True) if parts else typed_frame([], table, columns)
+
+
+def ping(engine: Engine) -> None:
+    """Raise WarehouseError unless the warehouse answers a trivial query."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        raise WarehouseError(f"warehouse unreachable: {str(exc).splitlines()[0]}") from None
