@@ -84,4 +84,15 @@ def scalar(settings, query):
         return conn.execute(query).scalar()
 
 
-__all__ = ["event", "conversion", "write_partition", "run", "table", "contact_summary", "scalar", "select"]
+__all__ = ["staged", "event", "conversion", "write_partition", "run", "table", "contact_summary", "scalar", "select"]
+
+
+def staged(*lines, day: str = "2025-03-01") -> pd.DataFrame:
+    """Raw event dicts → the staged events frame, exactly as staging would produce it."""
+    from pipeline.events import stage_lines
+
+    raw = [json.dumps(line) for line in lines]
+    frame = pd.DataFrame({"source_file": f"dt={day}/t.jsonl", "line_number": range(1, len(raw) + 1), "raw": raw})
+    result = stage_lines(frame, date.fromisoformat(day))
+    assert result.quarantine.empty, result.quarantine["reason"].tolist()
+    return result.events
