@@ -5,7 +5,8 @@ Nightly: stage the load day's landing partition (`dt` = the data interval start)
 visitors it changed (mapped over hash buckets), re-derive identities, rebuild the touched contacts'
 summaries (mapped over buckets), run the quality gates, and publish everything in one transaction.
 Every task is one call into `pipeline/`; tasks pass only the run id and bucket numbers.
-Params: `full_refresh` rebuilds everything from the landing folder.
+Params: `day` (YYYY-MM-DD) processes that load day instead of the interval's (on-demand reruns);
+`full_refresh` rebuilds everything from the landing folder.
 """
 
 from __future__ import annotations
@@ -30,69 +31,71 @@ def _settings():
     catchup=True,
     max_active_runs=1,
     default_args=DEFAULT_ARGS,
-    params={"full_refresh": Param(False, type="boolean")},
+    params={"day": Param(None, type=["null", "string"]), "full_refresh": Param(False, type="boolean")},
     doc_md=__doc__,
     tags=["contacts"],
 )
 def contact_snapshots():
-    @task(multiple_outputs=True)
-    def start(data_interval_start=None, dag_run=None, params=None) -> dict:
+    @task
+    def start(data_interval_start=None, dag_run=None, params=None) -> str:
         from pipeline.runs import start_interval
 
-        return start_interval(_settings(), data_interval_start, dag_run.run_id, params["full_refresh"])
+        day = params["day"] or data_interval_start.date().isoformat()
+        return start_interval(_settings(), day, dag_run.run_id, params["full_refresh"])
 
     @task
-    def stage(run_id: str) -> str:
+    def stage(pipeline_run: str) -> list[int]:
         from pipeline.runs import stage_run
 
-        return stage_run(_settings(), run_id) and run_id
+        return stage_run(_settings(), pipeline_run)["buckets"]
 
     @task
-    def sessionize(run_id: str, bucket: int) -> None:
+    def sessionize(pipeline_run: str, bucket: int) -> None:
         from pipeline.steps import sessionize as sessionize_bucket
 
-        sessionize_bucket(_settings(), run_id, bucket)
+        sessionize_bucket(_settings(), pipeline_run, bucket)
 
     @task
-    def identify(run_id: str) -> str:
+    def identify(pipeline_run: str) -> list[int]:
         from pipeline.steps import identify as identify_run
 
-        return identify_run(_settings(), run_id) and run_id
+        return identify_run(_settings(), pipeline_run)["buckets"]
 
     @task
-    def summarise(run_id: str, bucket: int) -> None:
+    def summarise(pipeline_run: str, bucket: int) -> None:
         from pipeline.steps import summarise as summarise_bucket
 
-        summarise_bucket(_settings(), run_id, bucket)
+        summarise_bucket(_settings(), pipeline_run, bucket)
 
     @task
-    def check(run_id: str) -> str:
+    def check(pipeline_run: str) -> str:
         from pipeline.quality import check_run
 
-        return check_run(_settings(), run_id) and run_id
+        check_run(_settings(), pipeline_run)
+        return pipeline_run
 
     @task
-    def publish(run_id: str) -> dict:
+    def publish(pipeline_run: str) -> dict:
         from pipeline.publish import publish as publish_run
 
-        return publish_run(_settings(), run_id)
+        return publish_run(_settings(), pipeline_run)
 
     @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
-    def mark_failed(run_id: str) -> None:
+    def mark_failed(pipeline_run: str) -> None:
         from pipeline.runs import fail_run
 
-        fail_run(_settings(), run_id, "an upstream task failed; see the Airflow task logs")
+        fail_run(_settings(), pipeline_run, "an upstream task failed; see the Airflow task logs")
 
     run = start()
-    staged = stage(run["run_id"])
-    sessions = sessionize.partial(run_id=staged).expand(bucket=run["buckets"])
-    identified = identify(run["run_id"])
-    summaries = summarise.partial(run_id=identified).expand(bucket=run["buckets"])
-    checked = check(run["run_id"])
+    buckets = stage(run)
+    sessions = sessionize.partial(pipeline_run=run).expand(bucket=buckets)
+    identified = identify(run)
+    summaries = summarise.partial(pipeline_run=run).expand(bucket=identified)
+    checked = check(run)
     published = publish(checked)
     sessions >> identified
     summaries >> checked
-    [staged, sessions, identified, summaries, checked, published] >> mark_failed(run["run_id"])
+    [buckets, sessions, identified, summaries, checked, published] >> mark_failed(run)
 
 
 contact_snapshots()

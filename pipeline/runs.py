@@ -165,15 +165,15 @@ def stage_run(settings: Settings, run_id: str) -> dict:
         "events_bot": int(events["is_bot"].sum()),
     }
     workspace.save_plan(plan)
-    return plan.stats
+    return {**plan.stats, "buckets": list(range(plan.buckets))}
 
 
 
-def start_interval(settings: Settings, interval_start, run_key: str, full_refresh: bool) -> dict:
-    """Start the run of one scheduled interval; a full refresh covers every landing partition."""
-    days = landing_days(settings.landing) if full_refresh else [interval_start.date()]
-    run_id = start_run(settings, days or [interval_start.date()], full_refresh=full_refresh, run_id=safe_run_id(run_key))
-    return {"run_id": run_id, "buckets": list(range(settings.buckets))}
+def start_interval(settings: Settings, day: str, run_key: str, full_refresh: bool) -> str:
+    """Start the run of one load day (YYYY-MM-DD); a full refresh covers every landing partition."""
+    load_day = date.fromisoformat(day)
+    days = landing_days(settings.landing) if full_refresh else [load_day]
+    return start_run(settings, days or [load_day], full_refresh=full_refresh, run_id=safe_run_id(run_key))
 
 
 def safe_run_id(run_key: str) -> str:

@@ -130,7 +130,7 @@ def identify(settings: Settings, run_id: str) -> dict:
     touched = pd.DataFrame({"email": touched.dropna().drop_duplicates().sort_values().to_numpy()})
     workspace.write("identities", identities)
     workspace.write("touched", touched)
-    return {"identities": len(identities), "contacts_touched": len(touched)}
+    return {"identities": len(identities), "contacts_touched": len(touched), "buckets": list(range(plan.buckets))}
 
 
 def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
