@@ -29,7 +29,7 @@ run: install
 	$(BIN)/python scripts/run_sample_days.py --landing data/landing --warehouse sqlite:///$(CURDIR)/data/warehouse.db
 
 test: install
-	$(BIN)/python -m pytest
+	timeout -k 15 85m $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 airflow: install
 	mkdir -p $(AIRFLOW_HOME)

@@ -10,6 +10,7 @@ import pandas as pd
 from sqlalchemy import select
 
 SITE = "https://shop.example.com"
+REPO_DAGS = Path(__file__).resolve().parent.parent / "dags"
 
 
 def event(
