@@ -26,22 +26,30 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def run_interval(settings: Settings, days: list[date], *, full_refresh: bool = False, progress=None) -> RunResult:
-    """Start → stage → sessionize[b] → identify → summarise[b] → check → publish; a failure marks the run failed."""
-    run_id = start_run(settings, days, full_refresh=full_refresh)
+def run_steps(settings: Settings, run_id: str, *, erase: tuple | None = None) -> dict:
+    """sessionize[b] → identify → summarise[b] → check → publish; a failure marks the run failed."""
     try:
-        stage_run(settings, run_id)
         for bucket in range(settings.buckets):
             sessionize(settings, run_id, bucket)
         identify(settings, run_id)
         for bucket in range(settings.buckets):
             summarise(settings, run_id, bucket)
         check_run(settings, run_id)
-        figures = publish(settings, run_id)
+        return publish(settings, run_id, erase=erase)
     except BaseException as exc:
         fail_run(settings, run_id, exc)
         raise
-    return RunResult(run_id, days, figures)
+
+
+def run_interval(settings: Settings, days: list[date], *, full_refresh: bool = False) -> RunResult:
+    """Start → stage → the steps after staging, as the DAG runs them."""
+    run_id = start_run(settings, days, full_refresh=full_refresh)
+    try:
+        stage_run(settings, run_id)
+    except BaseException as exc:
+        fail_run(settings, run_id, exc)
+        raise
+    return RunResult(run_id, days, run_steps(settings, run_id))
 
 
 def run_days(settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None) -> list[RunResult]:

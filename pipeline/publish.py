@@ -11,6 +11,7 @@ import pandas as pd
 from sqlalchemy import Connection, and_, update
 
 from pipeline import tables as t
+from pipeline.erasure import erase_in_transaction
 from pipeline.runs import current_version, utc_now
 from pipeline.settings import Settings
 from pipeline.warehouse import delete_where_in, get_engine, insert_frame, read_where_in, transaction
@@ -66,7 +67,7 @@ def _record_history(conn: Connection, contacts: pd.DataFrame, touched: pd.Series
     insert_frame(conn, h, opened[[c for c in opened.columns if c in h.c]])
 
 
-def publish(settings: Settings, run_id: str) -> dict:
+def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> dict:
     """Step last: the run's changes become visible at once, with its pipeline_runs row set to success."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
@@ -78,6 +79,9 @@ def publish(settings: Settings, run_id: str) -> dict:
                 f"the warehouse changed since run {run_id} started (version {plan.base_version} → {version}); start the run again"
             )
         written = _replace_rows(conn, workspace, plan)
+        if erase is not None:
+            email, visitors = erase
+            erase_in_transaction(conn, email, visitors, settings, utc_now())
         manifest = workspace.read("manifest").assign(run_id=run_id)
         insert_frame(conn, t.run_manifest, manifest)
         figures = {**plan.stats, **written}

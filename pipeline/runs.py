@@ -13,6 +13,7 @@ import pandas as pd
 from sqlalchemy import select, update
 
 from pipeline import tables as t
+from pipeline.erasure import erase_suppressed, suppressed_hashes
 from pipeline.events import EVENT_COLUMNS, ORIGIN, StagedLines, landing_days, read_partition, stage_lines
 from pipeline.settings import Settings
 from pipeline.warehouse import create_tables, get_engine, read_where_in, transaction
@@ -40,11 +41,14 @@ def current_version(conn) -> int:
     return int(version)
 
 
-def start_run(settings: Settings, days: list[date], *, full_refresh: bool = False, run_id: str | None = None) -> str:
+def start_run(
+    settings: Settings, days: list[date], *, full_refresh: bool = False, run_id: str | None = None, interval: tuple | None = None
+) -> str:
     """Record a `running` row and the run's plan; a retried start of the same run id starts it afresh."""
     engine = get_engine(settings.warehouse_url)
     create_tables(engine)
-    run_id = run_id or new_run_id(days, full_refresh)
+    interval = interval or (days[0], days[-1])
+    run_id = run_id or new_run_id([interval[0]], full_refresh)
     now = utc_now()
     with transaction(engine) as conn:
         version = current_version(conn)
@@ -52,8 +56,8 @@ def start_run(settings: Settings, days: list[date], *, full_refresh: bool = Fals
         conn.execute(
             t.pipeline_runs.insert().values(
                 run_id=run_id,
-                interval_start=days[0],
-                interval_end=days[-1],
+                interval_start=interval[0],
+                interval_end=interval[1],
                 full_refresh=full_refresh,
                 started_at=now,
                 status="running",
@@ -138,11 +142,10 @@ def stage_run(settings: Settings, run_id: str) -> dict:
     """Step 1: stage the plan's partitions against the published events; note the visitors to redo."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
-    if plan.full_refresh and not plan.days:
-        plan.days = landing_days(settings.landing)
     staged, manifest, read = _stage_days(settings, plan)
     engine = get_engine(settings.warehouse_url)
     with engine.connect() as conn:
+        staged = erase_suppressed(staged, suppressed_hashes(conn), settings)
         if plan.full_refresh:
             published = read_where_in(conn, t.events, "event_id", [])
             replaced = published

@@ -240,7 +240,8 @@ warehouse_state = Table(
 suppressions = Table(
     "suppressions",
     metadata,
-    Column("email_hash", String(64), primary_key=True),
+    Column("value_hash", String(64), primary_key=True),
+    Column("kind", String(16), nullable=False),
     Column("created_at", DateTime, nullable=False),
 )
 
