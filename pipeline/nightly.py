@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from pipeline.lock import this_process
 from pipeline.publish import publish
 from pipeline.quality import check_run
 from pipeline.runs import fail_run, stage_run, start_run
@@ -43,7 +44,7 @@ def run_steps(settings: Settings, run_id: str, *, erase: tuple | None = None) ->
 
 def run_interval(settings: Settings, days: list[date], *, full_refresh: bool = False) -> RunResult:
     """Start → stage → the steps after staging, as the DAG runs them."""
-    run_id = start_run(settings, days, full_refresh=full_refresh)
+    run_id = start_run(settings, days, full_refresh=full_refresh, owner=this_process())
     try:
         stage_run(settings, run_id)
     except BaseException as exc:

@@ -1,8 +1,8 @@
 """Publish: apply a run's workspace to the warehouse in one transaction, or not at all.
 
-Readers and BI keep seeing the previous state until the commit. The transaction first checks that the
-warehouse is still at the version the run started from (an optimistic lock): two runs can never
-interleave their writes, and a run computed on a stale state fails instead of overwriting newer data.
+Readers and BI keep seeing the previous state until the commit. Runs take turns through the warehouse
+lock (`lock.py`); as a second guard the transaction checks that the warehouse is still at the version the
+run started from, so a run computed on a stale state fails instead of overwriting newer data.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection, and_, update
 
+from pipeline import lock
 from pipeline import tables as t
 from pipeline.erasure import erase_in_transaction
 from pipeline.runs import current_version, utc_now
@@ -92,12 +93,8 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
             .values(status="success", finished_at=utc_now(), validation=None if validation is None else str(validation.get("summary")), **figures)
         )
         conn.execute(
-            update(t.pipeline_runs)
-            .where(and_(t.pipeline_runs.c.status == "running", t.pipeline_runs.c.run_id != run_id))
-            .values(status="failed", finished_at=utc_now(), error=f"superseded: run {run_id} published first")
-        )
-        conn.execute(
             update(t.warehouse_state).where(t.warehouse_state.c.id == 1).values(version=version + 1, published_at=utc_now(), run_id=run_id)
         )
+        lock.release(conn, run_id)
     workspace.remove()
     return figures

@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 import pandas as pd
 from sqlalchemy import select, update
 
+from pipeline import lock
 from pipeline import tables as t
 from pipeline.erasure import erase_suppressed, suppressed_hashes
 from pipeline.events import EVENT_COLUMNS, ORIGIN, StagedLines, landing_days, read_partition, stage_lines
@@ -42,13 +43,20 @@ def current_version(conn) -> int:
 
 
 def start_run(
-    settings: Settings, days: list[date], *, full_refresh: bool = False, run_id: str | None = None, interval: tuple | None = None
+    settings: Settings,
+    days: list[date],
+    *,
+    full_refresh: bool = False,
+    run_id: str | None = None,
+    interval: tuple | None = None,
+    owner: str | None = None,
 ) -> str:
-    """Record a `running` row and the run's plan; a retried start of the same run id starts it afresh."""
+    """Take the warehouse lock, record a `running` row and the run's plan (a retried start starts afresh)."""
     engine = get_engine(settings.warehouse_url)
     create_tables(engine)
     interval = interval or (days[0], days[-1])
     run_id = run_id or new_run_id([interval[0]], full_refresh)
+    lock.acquire(settings, run_id, owner)
     now = utc_now()
     with transaction(engine) as conn:
         version = current_version(conn)
@@ -71,7 +79,7 @@ def start_run(
 
 
 def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> None:
-    """Mark the run failed with a one-line reason; the published tables are untouched."""
+    """Mark the run failed with a one-line reason and give the lock back; the published tables are untouched."""
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
     engine = get_engine(settings.warehouse_url)
     with transaction(engine) as conn:
@@ -80,6 +88,7 @@ def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> Non
             .where(t.pipeline_runs.c.run_id == run_id)
             .values(status="failed", finished_at=utc_now(), error=f"{type(error).__name__}: {message}"[:2000])
         )
+        lock.release(conn, run_id)
 
 
 def _stage_days(settings: Settings, plan: RunPlan) -> tuple[StagedLines, list[dict], int]:
@@ -142,6 +151,7 @@ def stage_run(settings: Settings, run_id: str) -> dict:
     """Step 1: stage the plan's partitions against the published events; note the visitors to redo."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
+    lock.heartbeat(settings, run_id)
     staged, manifest, read = _stage_days(settings, plan)
     engine = get_engine(settings.warehouse_url)
     with engine.connect() as conn:
@@ -176,7 +186,8 @@ def start_interval(settings: Settings, day: str, run_key: str, full_refresh: boo
     """Start the run of one load day (YYYY-MM-DD); a full refresh covers every landing partition."""
     load_day = date.fromisoformat(day)
     days = landing_days(settings.landing) if full_refresh else [load_day]
-    return start_run(settings, days or [load_day], full_refresh=full_refresh, run_id=safe_run_id(run_key))
+    run_id = safe_run_id(run_key)
+    return start_run(settings, days or [load_day], full_refresh=full_refresh, run_id=run_id, owner=f"airflow:{run_id}")
 
 
 def safe_run_id(run_key: str) -> str:

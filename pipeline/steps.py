@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline import lock
 from pipeline import tables as t
 from pipeline.contacts import build_contacts
 from pipeline.identity import assign_identities
@@ -72,6 +73,7 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     """Redo the sessions of this bucket's changed visitors from their resume points."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
+    lock.heartbeat(settings, run_id)
     changes = _mine(workspace.read("changes"), "anonymous_id", plan.buckets, bucket)
     staged = workspace.read("events")
     staged = staged[staged["anonymous_id"].isin(changes["anonymous_id"])]
@@ -112,6 +114,7 @@ def identify(settings: Settings, run_id: str) -> dict:
     """Re-derive the identity of every changed visitor and list the contacts whose journey may have changed."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
+    lock.heartbeat(settings, run_id)
     changes = workspace.read("changes")
     new_conversions = workspace.read_buckets("conversions", plan.buckets)
     dropped = workspace.read_buckets("conversion_deletes", plan.buckets)
@@ -137,6 +140,7 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
     """Rebuild the summaries of this bucket's touched contacts from their post-run journeys."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
+    lock.heartbeat(settings, run_id)
     emails = _mine(workspace.read("touched"), "email", plan.buckets, bucket)["email"]
     new_identities = workspace.read("identities")
     changed = set(workspace.read("changes")["anonymous_id"])

@@ -235,6 +235,9 @@ warehouse_state = Table(
     Column("version", Integer, nullable=False),
     Column("published_at", DateTime),
     Column("run_id", Text),
+    Column("lock_run_id", Text),
+    Column("lock_owner", Text),
+    Column("lock_heartbeat_at", DateTime),
 )
 
 suppressions = Table(

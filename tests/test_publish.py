@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import text
 
 from pipeline import tables as t
+from pipeline.lock import WarehouseBusy, this_process
 from pipeline.nightly import run_interval
 from pipeline.publish import StaleRunError, publish
 from pipeline.runs import stage_run, start_run
@@ -65,23 +66,47 @@ def test_failure_in_any_step_leaves_published_tables_intact(settings, monkeypatc
     assert run_statuses(settings)[-1] == "success" and len(table(settings, "contacts")) == 2
 
 
-def test_concurrent_runs_cannot_interleave_writes(settings):
+def _compute(settings, run_id: str) -> None:
+    stage_run(settings, run_id)
+    for bucket in range(settings.buckets):
+        sessionize(settings, run_id, bucket)
+    identify(settings, run_id)
+    for bucket in range(settings.buckets):
+        summarise(settings, run_id, bucket)
+
+
+def test_a_second_run_waits_for_the_lock(settings):
     two_days(settings.landing)
     first = start_run(settings, [DAY1])
-    second = start_run(settings, [DAY2])
-    for run_id in (first, second):
-        stage_run(settings, run_id)
-        for bucket in range(settings.buckets):
-            sessionize(settings, run_id, bucket)
-        identify(settings, run_id)
-        for bucket in range(settings.buckets):
-            summarise(settings, run_id, bucket)
+    with pytest.raises(WarehouseBusy, match=first):
+        start_run(settings.model_copy(update={"lock_wait_seconds": 0}), [DAY2])
+    _compute(settings, first)
     publish(settings, first)
+    second = start_run(settings.model_copy(update={"lock_wait_seconds": 0}), [DAY2])
+    _compute(settings, second)
+    publish(settings, second)
+    assert run_statuses(settings) == ["success", "success"]
+
+
+def test_lock_of_a_dead_process_is_taken_over(settings):
+    two_days(settings.landing)
+    dead = start_run(settings, [DAY1], owner="some-other-host:1")
+    with get_engine(settings.warehouse_url).begin() as conn:  # its owner vanished: a local pid that cannot exist
+        conn.execute(t.warehouse_state.update().values(lock_owner=f"{this_process().rsplit(':', 1)[0]}:999999999"))
+    run(settings, "2025-03-01")
+    assert dict(zip(table(settings, "pipeline_runs")["run_id"], table(settings, "pipeline_runs")["status"]))[dead] == "failed"
+
+
+def test_run_computed_on_a_stale_state_cannot_publish(settings):
+    two_days(settings.landing)
+    run_id = start_run(settings, [DAY1])
+    _compute(settings, run_id)
+    with get_engine(settings.warehouse_url).begin() as conn:  # someone published behind the lock's back
+        conn.execute(t.warehouse_state.update().values(version=t.warehouse_state.c.version + 1))
     before = snapshot(settings)
     with pytest.raises(StaleRunError, match="start the run again"):
-        publish(settings, second)
+        publish(settings, run_id)
     assert snapshot(settings) == before
-    assert dict(zip(table(settings, "pipeline_runs")["run_id"], table(settings, "pipeline_runs")["status"])) == {first: "success", second: "failed"}
 
 
 def test_sigkill_mid_run_leaves_the_published_state_and_the_next_run_succeeds(sqlite_url, tmp_path):
