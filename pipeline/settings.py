@@ -44,8 +44,20 @@ class Settings(BaseSettings):
         default_factory=list, description="Registered domains of the site itself: referrers from them are internal."
     )
     buckets: int = Field(default=4, ge=1, le=1024, description="Hash buckets of visitors and contacts per run.")
+    lock_wait_seconds: int = Field(
+        default=3 * 3600, ge=0, description="How long a run waits for another run to finish before giving up."
+    )
+    lock_stale_minutes: int = Field(
+        default=120, gt=0, description="A run lock whose holder showed no sign of life for this long is taken over."
+    )
     suppression_salt: str = Field(
         default="contacts-suppression-v1", description="Salt for the hashes of erased emails (right to erasure)."
+    )
+    api_rate_limit_per_minute: int = Field(
+        default=120, ge=1, description="HTTP API: requests per minute per API key (token bucket; bursts up to this many)."
+    )
+    api_max_body_bytes: int = Field(
+        default=1_048_576, ge=1, description="HTTP API: largest request body accepted; bigger ones get 413 unread."
     )
 
     @field_validator("referral_exclusions", "own_domains")
