@@ -100,6 +100,45 @@ def cmd_contacts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pipeline.api import serve
+
+    serve(_settings(args), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace) -> int:
+    from pipeline.keys import create_key
+
+    key = create_key(_settings(args), args.name)
+    print(f"created API key {args.name.strip()!r}; it is shown only this once, store it now:\n{key}")
+    return 0
+
+
+def cmd_keys_list(args: argparse.Namespace) -> int:
+    from pipeline.keys import list_keys
+
+    def stamp(value) -> str:
+        return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+    rows = [(k.name, stamp(k.created_at), stamp(k.last_used_at), stamp(k.revoked_at)) for k in list_keys(_settings(args))]
+    if not rows:
+        print("no API keys (create one with: python -m pipeline keys create NAME)")
+        return 0
+    width = max(len("NAME"), *(len(r[0]) for r in rows))
+    for row in [("NAME", "CREATED (UTC)", "LAST USED", "REVOKED"), *rows]:
+        print(f"{row[0]:<{width}}  {row[1]:<19}  {row[2]:<19}  {row[3]}")
+    return 0
+
+
+def cmd_keys_revoke(args: argparse.Namespace) -> int:
+    from pipeline.keys import revoke_key
+
+    when, now = revoke_key(_settings(args), args.name)
+    print(f"{'revoked' if now else 'already revoked'} API key {args.name.strip()!r} at {when:%Y-%m-%d %H:%M:%S} UTC")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description="Contact snapshots: the marketing-attribution pipeline.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -126,6 +165,25 @@ def build_parser() -> argparse.ArgumentParser:
     contacts.add_argument("--warehouse", help="SQLAlchemy URL")
     contacts.add_argument("--as-of", type=_as_of, help='"YYYY-MM-DD HH:MM:SS" UTC for days_since_last_conversion (default: now)')
     contacts.set_defaults(func=cmd_contacts)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (POST /api/v1/contacts, /docs, /healthz)")
+    serve.add_argument("--warehouse", help="SQLAlchemy URL (read-only access)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.set_defaults(func=cmd_serve)
+
+    keys = commands.add_parser("keys", help="API keys: create NAME, list, revoke NAME")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    for action, helptext, func, named in (
+        ("create", "create a key and print it once, as the last word", cmd_keys_create, True),
+        ("list", "list keys: name, created, last used, revoked (never the key)", cmd_keys_list, False),
+        ("revoke", "revoke a key: it stops working at once", cmd_keys_revoke, True),
+    ):
+        sub = key_commands.add_parser(action, help=helptext)
+        if named:
+            sub.add_argument("name", help="the key's name (unique, never reused)")
+        sub.add_argument("--warehouse", help="SQLAlchemy URL")
+        sub.set_defaults(func=func)
     return parser
 
 
