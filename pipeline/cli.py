@@ -139,9 +139,27 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_forget(args: argparse.Namespace) -> int:
+    from pipeline.erasure import forget
+
+    result = forget(_settings(args), args.email)
+    print(
+        f"erased the contact: {result['events_erased']} events, {result['devices_suppressed']} devices suppressed, "
+        f"{result['contacts_updated']} contacts rebuilt; it stays erased across reruns and full refreshes"
+    )
+    return 0
+
+
+class OneLineErrors(argparse.ArgumentParser):
+    """Usage errors as one line (`error: ...`) and exit 2, like every other error of the CLI."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description="Contact snapshots: the marketing-attribution pipeline.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = OneLineErrors(prog="python -m pipeline", description="Contact snapshots: the marketing-attribution pipeline.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=OneLineErrors)
 
     gen = commands.add_parser("generate", help="write realistic sample events into a landing folder")
     gen.add_argument("--out", required=True, help="landing folder to write (dt=YYYY-MM-DD partitions)")
@@ -173,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     keys = commands.add_parser("keys", help="API keys: create NAME, list, revoke NAME")
-    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    key_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION", parser_class=OneLineErrors)
     for action, helptext, func, named in (
         ("create", "create a key and print it once, as the last word", cmd_keys_create, True),
         ("list", "list keys: name, created, last used, revoked (never the key)", cmd_keys_list, False),
@@ -184,6 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("name", help="the key's name (unique, never reused)")
         sub.add_argument("--warehouse", help="SQLAlchemy URL")
         sub.set_defaults(func=func)
+
+    forget = commands.add_parser("forget", help="erase a contact everywhere (right to erasure), for good")
+    forget.add_argument("email")
+    forget.add_argument("--warehouse", help="SQLAlchemy URL")
+    forget.set_defaults(func=cmd_forget)
     return parser
 
 
@@ -192,9 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     from pipeline.events import LandingError
     from pipeline.warehouse import WarehouseError
 
+    from pydantic import ValidationError
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        print(f"error: setting {where}: {first['msg'].removeprefix('Value error, ')}", file=sys.stderr)
+        return EXIT_ERROR
     except (LandingError, WarehouseError, ValueError, FileNotFoundError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return EXIT_ERROR
