@@ -9,7 +9,7 @@ STAMP = "%Y-%m-%d %H:%M:%S"
 
 def _stamps(values: pd.Series) -> list:
     """UTC timestamps as `YYYY-MM-DD HH:MM:SS` text (None where missing)."""
-    text = values.dt.strftime(STAMP)
+    text = pd.to_datetime(values, utc=True).dt.strftime(STAMP)
     return text.astype(object).where(text.notna(), None).tolist()
 
 

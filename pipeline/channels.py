@@ -1,0 +1,88 @@
+"""GA4 default channel group (reference/ga4_channel_rules.md), plus Plausible's "AI Assistants" channel."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+
+from pipeline.referrers import CLASS_CATEGORY, ga4_source_categories, lookup_host, registered_domain
+
+PAID_MEDIUM = re.compile(r"^(.*cp.*|ppc|retargeting|paid.*)$", re.S)
+SHOPPING_CAMPAIGN = re.compile(r"^(.*(([^a-df-z]|^)shop|shopping).*)$", re.S)
+DIRECT_SOURCES = frozenset({"direct", "(direct)"})
+UNSET_MEDIUMS = frozenset({"none", "(none)", "(not set)", ""})
+DISPLAY_MEDIUMS = frozenset({"display", "banner", "expandable", "interstitial", "cpm"})
+SOCIAL_MEDIUMS = frozenset({"social", "social-network", "social-media", "sm", "social network", "social media"})
+REFERRAL_MEDIUMS = frozenset({"referral", "app", "link"})
+EMAIL_TAGS = frozenset({"email", "e-mail", "e_mail", "e mail"})
+
+# Bare source names that GA4's sheet lacks, from Plausible's @custom_source_categories
+# (plausible/analytics lib/plausible/ingestion/acquisition.ex), plus a few obvious aliases.
+EXTRA_SOURCE_CATEGORIES = {
+    "chatgpt": "AI", "claude": "AI", "perplexity": "AI", "phind": "AI", "deepseek": "AI", "copilot": "AI",
+    "grok": "AI", "gemini": "AI", "google gemini": "AI", "openai": "AI",
+    "github": "SOCIAL", "slack": "SOCIAL", "telegram": "SOCIAL", "discord": "SOCIAL", "bluesky": "SOCIAL",
+    "mastodon": "SOCIAL", "threads": "SOCIAL", "microsoft teams": "SOCIAL", "hacker news": "SOCIAL",
+    "vkontakte": "SOCIAL", "producthunt": "SOCIAL", "x": "SOCIAL", "x (twitter)": "SOCIAL",
+    "ecosia": "SEARCH", "brave": "SEARCH", "sogou": "SEARCH", "yahoo!": "SEARCH", "temu.com": "SHOPPING",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=1 << 14)
+def source_category(source: str) -> str | None:
+    """Category of a tagged (UTM or click-id) source: its host class, its exact name, then its name without suffix."""
+    value = (source or "").strip().lower()
+    names = ga4_source_categories()
+    if "." in value and " " not in value:
+        klass = lookup_host(value)
+        if klass is not None:
+            return CLASS_CATEGORY.get(klass.name)
+    if value in names or value in EXTRA_SOURCE_CATEGORIES:
+        return names.get(value) or EXTRA_SOURCE_CATEGORIES[value]
+    if "." not in value or " " in value:
+        return None
+    name = (registered_domain(value) or value).split(".", 1)[0]
+    return names.get(name) or EXTRA_SOURCE_CATEGORIES.get(name)
+
+
+Rule = Callable[[str, str, str, str], bool]
+CHANNEL_RULES: tuple[tuple[str, Rule], ...] = (
+    ("Direct", lambda s, m, c, k: s in DIRECT_SOURCES and m in UNSET_MEDIUMS),
+    ("Cross-network", lambda s, m, c, k: "cross-network" in c),
+    ("Paid Shopping", lambda s, m, c, k: (k == "SHOPPING" or _shop(c)) and _paid(m)),
+    ("Paid Search", lambda s, m, c, k: k == "SEARCH" and _paid(m)),
+    ("Paid Social", lambda s, m, c, k: k == "SOCIAL" and _paid(m)),
+    ("Paid Video", lambda s, m, c, k: k == "VIDEO" and _paid(m)),
+    ("Display", lambda s, m, c, k: m in DISPLAY_MEDIUMS),
+    ("Paid Other", lambda s, m, c, k: _paid(m)),
+    ("Organic Shopping", lambda s, m, c, k: k == "SHOPPING" or _shop(c)),
+    ("Organic Social", lambda s, m, c, k: k == "SOCIAL" or m in SOCIAL_MEDIUMS),
+    ("Organic Video", lambda s, m, c, k: k == "VIDEO" or "video" in m),
+    ("AI Assistants", lambda s, m, c, k: k == "AI"),  # where Plausible's get_channel_lowered puts it
+    ("Organic Search", lambda s, m, c, k: k == "SEARCH" or m == "organic"),
+    ("Referral", lambda s, m, c, k: m in REFERRAL_MEDIUMS),
+    ("Email", lambda s, m, c, k: s in EMAIL_TAGS or m in EMAIL_TAGS),
+    ("Affiliates", lambda s, m, c, k: m == "affiliate"),
+    ("Audio", lambda s, m, c, k: m == "audio"),
+    ("SMS", lambda s, m, c, k: s == "sms" or m == "sms"),
+    ("Mobile Push Notifications",
+     lambda s, m, c, k: m.endswith("push") or "mobile" in m or "notification" in m or s == "firebase"),
+)  # fmt: skip
+
+
+def _paid(medium: str) -> bool:
+    """GA4's paid-medium regex."""
+    return PAID_MEDIUM.fullmatch(medium) is not None
+
+
+def _shop(campaign: str) -> bool:
+    """GA4's shopping-campaign regex."""
+    return SHOPPING_CAMPAIGN.fullmatch(campaign) is not None
+
+
+def default_channel(source: str, medium: str, campaign: str, category: str | None) -> str:
+    """First GA4 rule that matches (case-insensitive); `Unassigned` when none does."""
+    s, m, c = ((v or "").strip().lower() for v in (source, medium, campaign))
+    k = (category or "").upper().removeprefix("SOURCE_CATEGORY_")
+    return next((name for name, rule in CHANNEL_RULES if rule(s, m, c, k)), "Unassigned")
