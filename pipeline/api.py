@@ -23,11 +23,10 @@ from pipeline import tables as t
 from pipeline.api_auth import ApiError, authenticated_key, error_response, one_line, on_warehouse
 from pipeline.api_limits import BodyTooLarge, RateLimiter, read_capped_body
 from pipeline.api_models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
-from pipeline.api_warehouse import first_unstorable_text, read_only_engine
 from pipeline.query import RequestError, parse_request
-from pipeline.reader import answer
+from pipeline.reader import answer, snapshot
 from pipeline.settings import Settings
-from pipeline.warehouse import WarehouseError, ping
+from pipeline.warehouse import WarehouseError, ping, read_only_engine
 
 log = logging.getLogger("pipeline.api")
 AS_OF_FORMAT = '"YYYY-MM-DD HH:MM:SS" (UTC) or an ISO 8601 instant'
@@ -60,7 +59,7 @@ def parse_as_of(text: str | None) -> datetime | None:
 
 def _answer(engine, query, as_of: datetime) -> dict:
     """The reader's answer on a read-only connection."""
-    with engine.connect() as conn:
+    with snapshot(engine) as conn:
         return answer(conn, query, as_of)
 
 
@@ -106,9 +105,6 @@ async def contacts(request: Request, _caller: str = Security(authenticated_key))
         raise ApiError(413, f"request body over {state.settings.api_max_body_bytes:,} bytes") from None
     payload = decode_request(body)
     query = parse_request(payload)
-    unstorable = first_unstorable_text(payload)
-    if unstorable:
-        raise RequestError(f"{unstorable} holds a NUL character or invalid Unicode", unstorable)
     as_of = parse_as_of(request.query_params.get("as_of")) or datetime.now(timezone.utc).replace(tzinfo=None)
     response = await run_in_threadpool(on_warehouse, _answer, state.reader, query, as_of)
     return JSONResponse(response)

@@ -1,22 +1,17 @@
 """Contact summaries (SPEC section 7): one row per contact over its whole journey, plus its journey rows.
 
 Statistics are computed per contact with vectorised groupbys and exact integer rounding (half away from
-zero); the summary JSON is then assembled in the seed's key order. `days_since_last_conversion` depends
-on when the summary is read, so it is stored as null and filled in by the reader.
+zero); `summaries.py` assembles the summary JSON in the seed's key order.
 """
 
 from __future__ import annotations
 
-import json
-
-import numpy as np
 import pandas as pd
 
 from pipeline.identity import journey_pairs
-from pipeline.journeys import session_objects
+from pipeline.summaries import summary_texts
 
 US_PER_DAY = 86_400_000_000
-TOUCHES = ("first_touch", "converting_touch", "recent_touch")
 FILTER_COLUMNS = ["source", "medium", "campaign", "content", "term", "channel", "landing_page"]
 CONTACT_SESSION_COLUMNS = [
     "email",
@@ -32,13 +27,17 @@ CONTACT_SESSION_COLUMNS = [
 ]
 
 
-def rounded(numerator: pd.Series, denominator: pd.Series, decimals: int) -> pd.Series:
-    """numerator / denominator rounded half away from zero, exactly (integer arithmetic, non-negative inputs)."""
-    scale = 10**decimals
-    num = numerator.astype("int64") * scale
+def rounded_units(numerator: pd.Series, denominator: pd.Series, decimals: int) -> pd.Series:
+    """numerator / denominator in units of 10^-decimals, rounded half away from zero exactly (non-negative inputs)."""
+    num = numerator.astype("int64") * 10**decimals
     den = denominator.astype("int64")
-    units = (2 * num + den) // (2 * den)
-    return units / scale if decimals else units
+    return (2 * num + den) // (2 * den)
+
+
+def rounded(numerator: pd.Series, denominator: pd.Series, decimals: int) -> pd.Series:
+    """numerator / denominator rounded half away from zero, exactly."""
+    units = rounded_units(numerator, denominator, decimals)
+    return units / 10**decimals if decimals else units
 
 
 def whole_days(later: pd.Series, earlier: pd.Series) -> pd.Series:
@@ -86,12 +85,15 @@ def contact_statistics(journey: pd.DataFrame, conversions: pd.DataFrame) -> pd.D
     stats["first_conversion_at"] = conv.min()
     stats["last_conversion_at"] = conv.max()
     n, k = stats["total_sessions"], stats["total_conversions"]
-    stats["conversion_rate_percent"] = rounded(100 * stats["converting_sessions"], n, 2)
+    stats["rate_units"] = rounded_units(100 * stats["converting_sessions"], n, 2)
+    stats["conversion_rate_percent"] = stats["rate_units"] / 100
     stats["is_repeat_converter"] = k > 1
     span = (stats["last_conversion_at"] - stats["first_conversion_at"]) // pd.Timedelta(microseconds=1)
-    stats["avg_days_between_conversions"] = rounded(span, (k - 1).clip(lower=1) * US_PER_DAY, 2).where(k > 1)
+    stats["conversion_gap_units"] = rounded_units(span, (k - 1).clip(lower=1) * US_PER_DAY, 2).where(k > 1)
+    stats["avg_days_between_conversions"] = stats["conversion_gap_units"] / 100
     span = (stats["last_session_at"] - stats["first_session_at"]) // pd.Timedelta(microseconds=1)
-    stats["avg_days_between_sessions"] = rounded(span, (n - 1).clip(lower=1) * US_PER_DAY, 2).where(n > 1)
+    stats["session_gap_units"] = rounded_units(span, (n - 1).clip(lower=1) * US_PER_DAY, 2).where(n > 1)
+    stats["avg_days_between_sessions"] = stats["session_gap_units"] / 100
     stats["avg_session_duration_seconds"] = rounded(stats["duration_sum"], n, 0).astype("int64")
     stats["days_to_convert"] = whole_days(stats["first_conversion_at"], stats["first_session_at"])
     return stats
@@ -113,51 +115,6 @@ def _touch_columns(journey: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
     return flat
 
 
-def _number(value: float) -> float | int:
-    """Integral values print as integers (the seed shows `20`, not `20.0`)."""
-    return int(value) if float(value).is_integer() else float(value)
-
-
-def _stamp(value: pd.Timestamp) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _page_counts(pages: pd.Series) -> dict:
-    """Counts per page in order of first appearance."""
-    pages = pages.dropna()
-    return {page: int(count) for page, count in pages.value_counts(sort=False).items()} if len(pages) else {}
-
-
-def summary_json(email: str, stat: pd.Series, objects: list[dict], journey: pd.DataFrame, conv: pd.DataFrame) -> str:
-    """One contact's summary in the seed's key order (days_since_last_conversion filled in when read)."""
-    first_rank, converting_rank = 0, int(journey["converting_rank"].iloc[0])
-    exits = journey[journey["exit_page"].notna()]
-    summary = {
-        "total_sessions": int(stat["total_sessions"]),
-        "total_conversions": int(stat["total_conversions"]),
-        "conversion_rate_percent": _number(stat["conversion_rate_percent"]),
-        "conversion_dates": [_stamp(t) for t in conv["timestamp"]],
-        "days_since_last_conversion": None,
-        "is_repeat_converter": bool(stat["is_repeat_converter"]),
-        "avg_days_between_conversions": None if pd.isna(stat["avg_days_between_conversions"]) else _number(stat["avg_days_between_conversions"]),
-        "avg_days_between_sessions": None if pd.isna(stat["avg_days_between_sessions"]) else _number(stat["avg_days_between_sessions"]),
-        "avg_session_duration_seconds": int(stat["avg_session_duration_seconds"]),
-        "days_to_convert": int(stat["days_to_convert"]),
-        "user_journey": objects,
-        "interested_pages": {
-            "landing_pages": _page_counts(journey["landing_page"]),
-            "conversion_pages": _page_counts(conv["conversion_page"]),
-            "exit_pages": _page_counts(exits["exit_page"]),
-            "previous_conversion_pages": _page_counts(conv["previous_page"]),
-            "previous_exit_pages": _page_counts(exits["exit_previous_page"]),
-        },
-        "first_touch": objects[first_rank],
-        "converting_touch": objects[converting_rank],
-        "recent_touch": objects[-1],
-    }
-    return json.dumps(summary, ensure_ascii=False, separators=(",", ":"))
-
-
 def build_contacts(
     *, identities: pd.DataFrame, sessions: pd.DataFrame, conversions: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -174,13 +131,9 @@ def build_contacts(
     pairs = journey_pairs(identities=identities, sessions=sessions, conversions=conversions)
     journey = journey_frame(pairs=pairs, sessions=sessions, conversions=conversions)
     stats = contact_statistics(journey, conversions)
-    objects = session_objects(journey)
-    summaries = []
-    conv_groups = dict(tuple(conversions.groupby("email", sort=True)))
-    for (email, rows), (_, objs) in zip(journey.groupby("email", sort=True), objects.groupby(journey["email"], sort=True)):
-        summaries.append(summary_json(email, stats.loc[email], objs.tolist(), rows, conv_groups[email]))
     contacts = stats.join(_touch_columns(journey, stats))
-    contacts["summary"] = summaries
-    contacts = contacts.reset_index().drop(columns=["converting_sessions", "duration_sum"])
+    contacts["summary"] = summary_texts(journey=journey, conversions=conversions, stats=stats)
+    helpers = ["converting_sessions", "duration_sum", "rate_units", "conversion_gap_units", "session_gap_units"]
+    contacts = contacts.reset_index().drop(columns=helpers)
     journey["session_timestamp"] = journey["timestamp"]
     return contacts, journey[CONTACT_SESSION_COLUMNS]

@@ -1,62 +1,75 @@
-"""Session objects as a contact's journey shows them (the seed's keys and order, SPEC section 4)."""
+"""Session objects as a contact's journey shows them (the seed's keys and order, SPEC section 4), as JSON text.
+
+The JSON is assembled column-wise with vectorised string concatenation: every distinct text value is
+encoded once (`json.dumps`), so a million journey rows cost a few string operations, not a million dicts.
+The output is byte-identical to `json.dumps(obj, ensure_ascii=False, separators=(",", ":"))`.
+"""
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pandas as pd
 
 STAMP = "%Y-%m-%d %H:%M:%S"
 
 
-def _stamps(values: pd.Series) -> list:
-    """UTC timestamps as `YYYY-MM-DD HH:MM:SS` text (None where missing)."""
+def json_text(values: pd.Series) -> pd.Series:
+    """Each value as a JSON literal: strings encoded once per distinct value, missing values as null."""
+    values = values.astype("str")
+    mapping = {v: json.dumps(v, ensure_ascii=False) for v in values.dropna().unique()}
+    return values.map(mapping).fillna("null").astype("str")
+
+
+def json_stamps(values: pd.Series) -> pd.Series:
+    """UTC timestamps as quoted `YYYY-MM-DD HH:MM:SS` literals, missing ones as null."""
     text = pd.to_datetime(values, utc=True).dt.strftime(STAMP)
-    return text.astype(object).where(text.notna(), None).tolist()
+    return ('"' + text + '"').fillna("null").astype("str")
 
 
-def _texts(values: pd.Series) -> list:
-    return values.astype(object).where(values.notna(), None).tolist()
+def json_decimal(units: pd.Series, decimals: int) -> pd.Series:
+    """Exact decimals from integer units (1050 → "10.5" with 2 decimals); integral values print as integers."""
+    units = units.astype("int64")
+    scale = 10**decimals
+    whole = (units // scale).astype(str)
+    if decimals == 0:
+        return whole.astype("str")
+    digits = (units % scale + scale).astype(str).str[1:].str.rstrip("0")
+    return (whole + np.where(digits == "", "", "." + digits)).astype("str")
+
+
+def _conversion_part(journey: pd.DataFrame) -> pd.Series:
+    part = (
+        ',"conversion":{"email":' + json_text(journey["email"])
+        + ',"timestamp":' + json_stamps(journey["conversion_timestamp"])
+        + ',"conversion_page":' + json_text(journey["conversion_page"])
+        + ',"previous_page":' + json_text(journey["previous_page"])
+        + ',"conversion_meta":{"type":' + json_text(journey["conversion_type"])
+        + ',"id":' + json_text(journey["conversion_id"]) + "}}"
+    )
+    return part.where(journey["is_converting"].astype(bool).to_numpy(), "")
+
+
+def _exit_part(journey: pd.DataFrame) -> pd.Series:
+    part = (
+        ',"exit":{"exit_page":' + json_text(journey["exit_page"])
+        + ',"previous_page":' + json_text(journey["exit_previous_page"])
+        + ',"timestamp":' + json_stamps(journey["exit_timestamp"]) + "}"
+    )
+    return part.where(journey["exit_page"].notna().to_numpy(), "")
 
 
 def session_objects(journey: pd.DataFrame) -> pd.Series:
-    """One dict per journey row; `conversion` only where this contact converted, `exit` unless it ended on one."""
-    columns = {
-        "timestamp": _stamps(journey["timestamp"]),
-        "source": _texts(journey["source"]),
-        "medium": _texts(journey["medium"]),
-        "content": _texts(journey["content"]),
-        "campaign": _texts(journey["campaign"]),
-        "term": _texts(journey["term"]),
-        "landing_page": _texts(journey["landing_page"]),
-        "email": _texts(journey["email"]),
-        "conversion_timestamp": _stamps(journey["conversion_timestamp"]),
-        "conversion_page": _texts(journey["conversion_page"]),
-        "previous_page": _texts(journey["previous_page"]),
-        "conversion_type": _texts(journey["conversion_type"]),
-        "conversion_id": _texts(journey["conversion_id"]),
-        "exit_page": _texts(journey["exit_page"]),
-        "exit_previous_page": _texts(journey["exit_previous_page"]),
-        "exit_timestamp": _stamps(journey["exit_timestamp"]),
-        "session_duration": journey["session_duration"].astype("int64").tolist(),
-    }
-    converted = journey["is_converting"].tolist()
-    objects = []
-    for i, row in enumerate(zip(*columns.values())):
-        values = dict(zip(columns, row))
-        obj = {key: values[key] for key in ("timestamp", "source", "medium", "content", "campaign", "term", "landing_page")}
-        if converted[i]:
-            obj["conversion"] = {
-                "email": values["email"],
-                "timestamp": values["conversion_timestamp"],
-                "conversion_page": values["conversion_page"],
-                "previous_page": values["previous_page"],
-                "conversion_meta": {"type": values["conversion_type"], "id": values["conversion_id"]},
-            }
-        if values["exit_page"] is not None:
-            obj["exit"] = {
-                "exit_page": values["exit_page"],
-                "previous_page": values["exit_previous_page"],
-                "timestamp": values["exit_timestamp"],
-            }
-        obj["session_duration"] = values["session_duration"]
-        objects.append(obj)
-    return pd.Series(objects, index=journey.index, dtype=object)
+    """One JSON object per journey row; `conversion` only where this contact converted, `exit` unless it ended on one."""
+    head = (
+        '{"timestamp":' + json_stamps(journey["timestamp"])
+        + ',"source":' + json_text(journey["source"])
+        + ',"medium":' + json_text(journey["medium"])
+        + ',"content":' + json_text(journey["content"])
+        + ',"campaign":' + json_text(journey["campaign"])
+        + ',"term":' + json_text(journey["term"])
+        + ',"landing_page":' + json_text(journey["landing_page"])
+    )
+    tail = ',"session_duration":' + journey["session_duration"].astype("int64").astype(str) + "}"
+    return (head + _conversion_part(journey) + _exit_part(journey) + tail).astype("str")

@@ -60,7 +60,28 @@ def _schema_error(request: object) -> RequestError | None:
         return RequestError("offset must not be negative", "offset")
     if name == "touch_scope":
         return RequestError(f"touch_scope must be one of {', '.join(TOUCH_SCOPES)}", "touch_scope")
-    return RequestError(f"{name}: {error.message}" if name else error.message, name)
+    message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
+    return RequestError(f"{name}: {message}" if name else message, name)
+
+
+def _bad_text(value: object) -> bool:
+    """A string PostgreSQL cannot compare (NUL) or no driver can encode (lone surrogates)."""
+    if not isinstance(value, str):
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return "\x00" in value
+
+
+def _unstorable_field(request: dict) -> str | None:
+    """The first text field whose value no stored value can equal and no driver can send (NUL, lone surrogates)."""
+    for name, value in request.items():
+        items = value if isinstance(value, list) else [value]
+        if any(_bad_text(item) for item in items):
+            return name
+    return None
 
 
 def parse_bound(text: str, name: str, *, upper: bool) -> datetime:
@@ -70,9 +91,12 @@ def parse_bound(text: str, name: str, *, upper: bool) -> datetime:
     """
     value = text.strip()
     try:
-        if len(value) == 10:
-            day = date.fromisoformat(value)
-            return datetime.combine(day + timedelta(days=1) if upper else day, time())
+        day = date.fromisoformat(value)  # any ISO 8601 date without a time (2025-07-01, 20250701)
+    except ValueError:
+        day = None
+    if day is not None:
+        return datetime.combine(day + timedelta(days=1) if upper else day, time())
+    try:
         instant = datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
         raise RequestError(f"{name} is not a date (YYYY-MM-DD) or an ISO 8601 timestamp: {text!r}", name) from None
@@ -98,6 +122,9 @@ def parse_request(request: object) -> ContactsQuery:
     error = _schema_error(request)
     if error:
         raise error
+    unstorable = _unstorable_field(request)
+    if unstorable:
+        raise RequestError(f"{unstorable} holds a NUL character or invalid Unicode", unstorable)
     given = {k: v for k, v in request.items() if v is not None}
     start = parse_bound(given["start_date"], "start_date", upper=False) if "start_date" in given else None
     end = parse_bound(given["end_date"], "end_date", upper=True) if "end_date" in given else None

@@ -8,17 +8,20 @@ page of contacts after `offset`. Only the ≤ 50 summaries of the page are read.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, and_, exists, func, select
+from sqlalchemy import Connection, Engine, and_, exists, func, select
 
 from pipeline import tables as t
 from pipeline.query import ContactsQuery, RequestError, parse_request  # noqa: F401 - RequestError re-exported
 from pipeline.settings import Settings
-from pipeline.warehouse import get_engine
+from pipeline.warehouse import read_only_engine
 
 PAGE_SIZE = 50
 NO_MATCH = {"message": "No contacts found for the given parameters."}
+BIGINT_MAX = 2**63 - 1  # offsets beyond any pair count are clamped before they reach SQL
 ROLE_COLUMNS = {"first": "is_first", "converting": "is_converting", "assist": "is_assist", "after": "is_after"}
 
 
@@ -49,11 +52,13 @@ def _window(column, query: ContactsQuery) -> list:
 def filter_page(conn: Connection, query: ContactsQuery) -> tuple[list[str], dict]:
     """Emails of the page's contacts in order, and the pagination block."""
     pairs = matching_pairs(query).subquery("pairs")
-    order = func.row_number().over(order_by=(pairs.c.session_timestamp, pairs.c.session_id, pairs.c.email)) - 1
+    email = pairs.c.email.collate("C") if conn.dialect.name == "postgresql" else pairs.c.email  # code-point order everywhere
+    order = func.row_number().over(order_by=(pairs.c.session_timestamp, pairs.c.session_id, email)) - 1
     numbered = select(pairs.c.email, order.label("position")).subquery("numbered")
     firsts = select(numbered.c.email, func.min(numbered.c.position).label("first")).group_by(numbered.c.email).subquery("firsts")
+    after_offset = firsts.c.first >= min(query.offset, BIGINT_MAX)
     page = conn.execute(
-        select(firsts.c.email, firsts.c.first).where(firsts.c.first >= query.offset).order_by(firsts.c.first).limit(PAGE_SIZE + 1)
+        select(firsts.c.email, firsts.c.first).where(after_offset).order_by(firsts.c.first).limit(PAGE_SIZE + 1)
     ).fetchall()
     total = conn.execute(select(func.count()).select_from(pairs)).scalar_one()
     shown = page[:PAGE_SIZE]
@@ -112,9 +117,22 @@ def answer(conn: Connection, query: ContactsQuery, as_of: datetime) -> dict:
     return {"contacts": load_summaries(conn, emails, as_of), "pagination": pagination}
 
 
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Connection]:
+    """A read-only transaction: the page, its count and its summaries all come from one published state."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN")  # WAL: the snapshot holds from the first read until the rollback
+        else:
+            conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        yield conn
+
+
 def query_contacts(settings: Settings, request: object, *, as_of: datetime | None = None) -> dict:
     """Validate a request and answer it from the published tables (read-only)."""
     query = parse_request(request)
-    as_of = (as_of or datetime.now(timezone.utc)).replace(tzinfo=None)
-    with get_engine(settings.warehouse_url).connect() as conn:
+    as_of = as_of or datetime.now(timezone.utc)
+    if as_of.tzinfo is not None:  # naive means UTC; an aware time is converted, not relabelled
+        as_of = as_of.astimezone(timezone.utc).replace(tzinfo=None)
+    with snapshot(read_only_engine(settings.warehouse_url)) as conn:
         return answer(conn, query, as_of)

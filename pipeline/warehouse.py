@@ -5,11 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import (
+    URL,
     Boolean,
     Connection,
     Date,
@@ -21,6 +24,7 @@ from sqlalchemy import (
     Table,
     create_engine,
     event,
+    make_url,
     select,
     text,
 )
@@ -56,11 +60,50 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+@lru_cache(maxsize=16)
+def read_only_engine(url: str) -> Engine:
+    """An engine that cannot write, for readers (CLI and API): SQLite opened with mode=ro (a missing file
+    stays missing), PostgreSQL sessions with default_transaction_read_only=on."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise WarehouseError(f"bad warehouse URL: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path in ("", ":memory:") or path.startswith("file:"):
+            raise WarehouseError(f"the reader needs a SQLite file path (sqlite:///path.db), not {url!r}")
+        location = f"file:{quote(str(Path(path).resolve()))}"
+        engine = create_engine(URL.create(parsed.drivername, database=location, query={"mode": "ro", "uri": "true"}))
+        event.listen(engine, "connect", _sqlite_query_only)
+        return engine
+    engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    event.listen(engine, "connect", _postgres_read_only)
+    return engine
+
+
+def dispose_engines(url: str) -> None:
+    """Close the pooled connections of both engines of a URL (tests that drop their schema call this)."""
+    get_engine(url).dispose()
+    read_only_engine(url).dispose()
+
+
+def _sqlite_query_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only = ON")
+    cursor.execute("PRAGMA busy_timeout = 5000")
+    cursor.close()
+
+
+def _postgres_read_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION default_transaction_read_only = on")
+    cursor.close()
+    dbapi_connection.commit()
+
+
 def create_tables(engine: Engine) -> None:
     """Create every table and index that does not exist yet (idempotent)."""
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
-        from pathlib import Path
-
         Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
     try:
         metadata.create_all(engine)

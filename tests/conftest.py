@@ -49,9 +49,9 @@ def pg_url():
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    from pipeline.warehouse import get_engine
+    from pipeline.warehouse import dispose_engines
 
-    get_engine.cache_clear()
+    dispose_engines(f"{PG_URL}?options=-csearch_path%3D{schema}")
     with admin.connect() as conn:
         conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
