@@ -150,6 +150,16 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from pipeline.bench import bench
+
+    bench(
+        events=args.events, days=args.days, warehouse=args.warehouse, buckets=args.buckets,
+        landing=Path(args.landing) if args.landing else None, queries=args.queries,
+    )
+    return 0
+
+
 class OneLineErrors(argparse.ArgumentParser):
     """Usage errors as one line (`error: ...`) and exit 2, like every other error of the CLI."""
 
@@ -207,6 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("email")
     forget.add_argument("--warehouse", help="SQLAlchemy URL")
     forget.set_defaults(func=cmd_forget)
+
+    bench = commands.add_parser("bench", help="benchmark: per-stage times, events/s, peak memory, reader latency")
+    bench.add_argument("--events", type=int, default=1_000_000, help="events per load day (generated)")
+    bench.add_argument("--days", type=int, default=1, help="load days (a backfill of --days days)")
+    bench.add_argument("--landing", help="use this landing folder instead of generated events")
+    bench.add_argument("--warehouse", help="SQLAlchemy URL (default: a fresh temporary SQLite file)")
+    bench.add_argument("--buckets", type=int, help="hash buckets (default: settings)")
+    bench.add_argument("--queries", type=int, default=200, help="reader queries to time")
+    bench.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -176,7 +176,7 @@ contacts_history = Table(
     Column("valid_from", DateTime, primary_key=True),
     Column("valid_to", DateTime),
     Column("run_id", Text, nullable=False),
-    *[c.copy() for c in _summary_columns() if c.name != "summary"],
+    *[c._copy() for c in _summary_columns() if c.name != "summary"],
     Column("summary", Text),
 )
 for column in contacts_history.columns:
