@@ -16,6 +16,7 @@ from functools import lru_cache
 import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.settings import REPO_ROOT
 
@@ -57,22 +58,33 @@ def load_contract() -> Contract:
     )
 
 
-def parse_lines(lines: pd.DataFrame, contract: Contract) -> pd.DataFrame:
-    """Parse the `raw` column: per field its text value and its JSON type (NA when the key is missing)."""
+def parse_lines(lines: pa.Table | pd.DataFrame, contract: Contract) -> pd.DataFrame:
+    """Parse the `raw` column once: per field its text value and its JSON type (NA when the key is missing)."""
+    raw = lines["raw"] if isinstance(lines, pa.Table) else pa.array(lines["raw"].to_numpy(dtype=object), type=pa.large_string())
+    paths = ", ".join("'$." + json.dumps(name) + "'" for name in contract.fields)
     selects = ["j IS NOT NULL AS is_json", "json_type(j) AS root_type"]
-    for name in contract.fields:
-        path = "$." + json.dumps(name)
-        selects.append(f"json_type(j, '{path}') AS \"{name}__type\"")
-        selects.append(f"j->>'{path}' AS \"{name}\"")
-    table = pa.table({"raw": pa.array(lines["raw"].to_numpy(dtype=object), type=pa.string())})
-    sql = f"WITH p AS (SELECT CASE WHEN json_valid(raw) THEN raw::JSON END AS j FROM t) SELECT {', '.join(selects)} FROM p"
+    for position, name in enumerate(contract.fields, start=1):
+        selects += [f'types[{position}] AS "{name}__type"', f'texts[{position}] AS "{name}"']
+    sql = (
+        "WITH p AS (SELECT CASE WHEN json_valid(raw) THEN raw::JSON END AS j FROM t), "
+        f"q AS (SELECT j, json_type(j, [{paths}]) AS types, json_extract_string(j, [{paths}]) AS texts FROM p) "
+        f"SELECT {', '.join(selects)} FROM q"
+    )
     with duckdb.connect() as con:
-        con.register("t", table)
-        parsed = con.sql(sql).arrow().read_all().to_pandas(types_mapper=pd.ArrowDtype)
-    parsed.index = lines.index
+        con.register("t", pa.table({"raw": raw}))
+        parsed = con.sql(sql).arrow().read_all().to_pandas()
+    if isinstance(lines, pd.DataFrame):
+        parsed.index = lines.index
     for name in contract.fields:
-        parsed[name] = parsed[name].astype("str")
+        if contract.schema["properties"][name].get("format") == "date-time":
+            parsed[f"{name}__utc"] = parse_timestamps(parsed[name])
     return parsed
+
+
+def _matches(values: pd.Series, pattern: str) -> pd.Series:
+    """Regex search over a whole column in Arrow's RE2 engine (missing values do not match)."""
+    found = pc.match_substring_regex(pa.array(values, from_pandas=True), pattern)
+    return pd.Series(found.fill_null(False).to_numpy(zero_copy_only=False), index=values.index)
 
 
 def _type_ok(types: pd.Series, allowed: str | list[str]) -> pd.Series:
@@ -94,10 +106,9 @@ def _keyword_failures(parsed: pd.DataFrame, name: str, rule: dict) -> list[tuple
     if "minLength" in rule:
         checks.append((is_str & (values.str.len() < rule["minLength"]), f"{name} is empty"))
     if rule.get("format") == "date-time":
-        checks.append((is_str & parse_timestamps(values).isna(), f"unparseable {name}"))
+        checks.append((is_str & parsed[f"{name}__utc"].isna(), f"unparseable {name}"))
     if "pattern" in rule:
-        matches = values.str.contains(rule["pattern"], regex=True).fillna(False).astype(bool)
-        checks.append((is_str & ~matches, rule.get("x-reason", f"{name} does not match its pattern")))
+        checks.append((is_str & ~_matches(values, rule["pattern"]), rule.get("x-reason", f"{name} does not match its pattern")))
     return checks
 
 
@@ -146,7 +157,7 @@ def quarantine_reasons(parsed: pd.DataFrame, load_date: date, contract: Contract
     for mask, text in _conditional_failures(parsed, contract):
         flag(mask, text)
     stamp = contract.timestamp_field
-    stamps = parse_timestamps(parsed[stamp])
+    stamps = parsed[f"{stamp}__utc"]
     latest = pd.Timestamp(load_date + timedelta(days=contract.max_days_after_load_day + 1), tz="UTC")
     flag(stamps >= latest, f"{stamp} later than the end of the day after its load day")
     return reason

@@ -13,10 +13,13 @@ from datetime import date
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.bots import is_bot
-from pipeline.contract import load_contract, parse_lines, parse_timestamps, quarantine_reasons
+from pipeline.contract import load_contract, parse_lines, quarantine_reasons
 
 SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet")
 EVENT_COLUMNS = [
@@ -76,73 +79,83 @@ def landing_days(landing: Path) -> list[date]:
     return sorted(days)
 
 
-def _text_lines(data: bytes) -> pd.Series:
-    """Split a JSON-lines payload; line numbers are 1-based physical lines."""
-    lines = pd.Series(data.decode("utf-8", errors="replace").split("\n"), dtype="str")
-    lines.index = pd.RangeIndex(1, len(lines) + 1)
-    return lines.str.removesuffix("\r")
+def _text_lines(data: bytes) -> pa.Array:
+    """Split a JSON-lines payload in Arrow (no Python string per line); invalid UTF-8 is replaced, not fatal."""
+    try:
+        text = pa.array([data], type=pa.large_binary()).cast(pa.large_string())
+    except pa.ArrowInvalid:
+        text = pa.array([data.decode("utf-8", errors="replace")], type=pa.large_string())
+    lines = pc.list_flatten(pc.split_pattern(text, pattern="\n"))
+    return pc.if_else(pc.ends_with(lines, "\r"), pc.utf8_slice_codeunits(lines, 0, -1), lines)
 
 
-def _parquet_lines(path: Path) -> pd.Series:
+def _parquet_lines(path: Path) -> pa.Array:
     """Each Parquet row as one JSON text line, so the same contract checks apply."""
+    literal = "'" + str(path).replace("'", "''") + "'"
     with duckdb.connect() as con:
-        rows = con.execute("SELECT to_json(t)::VARCHAR FROM read_parquet(?) AS t", [str(path)]).fetchall()
-    lines = pd.Series([r[0] for r in rows], dtype="str")
-    lines.index = pd.RangeIndex(1, len(lines) + 1)
-    return lines
+        table = con.sql(f"SELECT to_json(t)::VARCHAR AS raw FROM read_parquet({literal}) AS t").arrow().read_all()
+    return table["raw"].combine_chunks().cast(pa.large_string())
 
 
-def read_file_lines(path: Path, landing: Path) -> tuple[pd.DataFrame, dict]:
-    """The non-blank lines of one file plus its manifest entry (size, sha256, lines read)."""
+def read_file_lines(path: Path, landing: Path) -> tuple[pa.Table, dict]:
+    """The non-blank lines of one file (file, 1-based physical line number, raw text) plus its manifest entry."""
     data = path.read_bytes()
     if path.name.endswith(".parquet"):
         lines = _parquet_lines(path)
     else:
         lines = _text_lines(gzip.decompress(data) if path.name.endswith(".gz") else data)
-    lines = lines[lines.str.strip() != ""]
+    numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int64))
+    keep = pc.not_equal(pc.utf8_trim_whitespace(lines), "")
     source = path.relative_to(landing).as_posix()
-    frame = pd.DataFrame({"source_file": source, "line_number": lines.index.to_numpy(), "raw": lines.to_numpy()})
-    entry = {"source_file": source, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "lines_read": len(frame)}
-    return frame, entry
+    table = pa.table({"line_number": numbers, "raw": lines}).filter(keep)
+    table = table.add_column(0, "source_file", pa.array([source] * len(table), type=pa.large_string()))
+    entry = {"source_file": source, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "lines_read": len(table)}
+    return table, entry
 
 
-def read_partition(landing: Path, day: date) -> tuple[pd.DataFrame, list[dict]]:
+def read_partition(landing: Path, day: date) -> tuple[pa.Table, list[dict]]:
     """Every non-blank line of one load day, in (file name, line) order, with the files' manifest."""
-    frames, manifest = [], []
+    tables, manifest = [], []
     for path in partition_files(landing, day):
-        frame, entry = read_file_lines(path, Path(landing))
-        frames.append(frame)
+        table, entry = read_file_lines(path, Path(landing))
+        tables.append(table)
         manifest.append(entry)
-    lines = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({c: [] for c in LINE_COLUMNS})
-    lines["source_file"] = lines["source_file"].astype("str")
-    lines["raw"] = lines["raw"].astype("str")
-    lines["line_number"] = lines["line_number"].astype("int64")
-    return lines, manifest
+    if not tables:
+        empty = {"source_file": pa.large_string(), "line_number": pa.int64(), "raw": pa.large_string()}
+        return pa.table({k: pa.array([], type=v) for k, v in empty.items()}), manifest
+    return pa.concat_tables(tables), manifest
 
 
 def normalise_events(parsed: pd.DataFrame) -> pd.DataFrame:
-    """Valid parsed lines → events: UTC timestamps, emails trimmed and lower-cased, empty optionals as NA."""
+    """Valid parsed lines → events: UTC timestamps, emails trimmed and lower-cased."""
     events = pd.DataFrame({name: parsed[name] for name in EVENT_COLUMNS})
-    events["timestamp"] = parse_timestamps(parsed["timestamp"])
+    events["timestamp"] = parsed["timestamp__utc"]
     events["email"] = events["email"].str.strip().str.lower()
     return events
 
 
-def stage_lines(lines: pd.DataFrame, load_date: date) -> StagedLines:
+def stage_lines(lines: pa.Table | pd.DataFrame, load_date: date) -> StagedLines:
     """Check, normalise and deduplicate one partition's lines (pure: no I/O)."""
+    if isinstance(lines, pd.DataFrame):
+        lines = pa.Table.from_pandas(lines[LINE_COLUMNS].reset_index(drop=True), preserve_index=False)
     contract = load_contract()
     parsed = parse_lines(lines, contract)
     reasons = quarantine_reasons(parsed, load_date, contract)
-    bad = reasons.notna()
-    quarantine = lines.loc[bad, LINE_COLUMNS].assign(
+    bad = reasons.notna().to_numpy()
+    quarantine = lines.filter(pa.array(bad)).to_pandas().assign(
         load_date=load_date,
-        reason=reasons[bad],
-        event_id=parsed.loc[bad, "event_id"].where(parsed.loc[bad, "event_id__type"] == "VARCHAR"),
-        email=parsed.loc[bad, "email"].where(parsed.loc[bad, "email__type"] == "VARCHAR").str.strip().str.lower(),
+        reason=reasons[bad].to_numpy(),
+        event_id=parsed.loc[bad, "event_id"].where(parsed.loc[bad, "event_id__type"] == "VARCHAR").to_numpy(),
+        email=parsed.loc[bad, "email"].where(parsed.loc[bad, "email__type"] == "VARCHAR").str.strip().str.lower().to_numpy(),
     )
-    events = normalise_events(parsed[~bad])
-    events[ORIGIN] = lines.loc[~bad, ["source_file", "line_number"]].assign(load_date=load_date)[ORIGIN]
+    valid = parsed[[*EVENT_COLUMNS, "timestamp__utc"]]
+    events = normalise_events(valid[~bad] if bad.any() else valid)
+    origin = lines.select(["source_file", "line_number"]).filter(pa.array(~bad)).to_pandas()
+    events["source_file"] = origin["source_file"].to_numpy()
+    events["line_number"] = origin["line_number"].to_numpy()
+    events["load_date"] = load_date
     first = ~events["event_id"].duplicated(keep="first")
-    events = events[first].reset_index(drop=True)
+    if not first.all():
+        events = events[first.to_numpy()].reset_index(drop=True)
     events["is_bot"] = is_bot(events["user_agent"]).to_numpy(dtype=bool)
     return StagedLines(events=events, quarantine=quarantine.reset_index(drop=True), duplicates=int((~first).sum()))
