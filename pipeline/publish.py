@@ -37,7 +37,8 @@ def _replace_rows(conn: Connection, workspace: Workspace, plan: RunPlan) -> dict
     delete_where_in(conn, t.identities, "anonymous_id", changes["anonymous_id"])
     delete_where_in(conn, t.contact_sessions, "email", touched)
     delete_where_in(conn, t.contacts, "email", touched)
-    insert_frame(conn, t.events, workspace.read("events"))
+    for bucket in range(n):  # one bucket in memory at a time
+        insert_frame(conn, t.events, workspace.read(f"events-{bucket}"))
     insert_frame(conn, t.quarantined_events, workspace.read("quarantine"))
     sessions = workspace.read_buckets("sessions", n)
     insert_frame(conn, t.sessions, sessions)

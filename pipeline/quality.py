@@ -56,7 +56,7 @@ def run_frames(workspace: Workspace) -> dict[str, pd.DataFrame]:
     """The frames the gates check, read from the run's workspace."""
     buckets = workspace.plan().buckets
     return {
-        "events": workspace.read("events"),
+        "events": workspace.read_buckets("events", buckets),
         "sessions": workspace.read_buckets("sessions", buckets),
         "contacts": workspace.read_buckets("contacts", buckets),
     }

@@ -165,7 +165,7 @@ def stage_run(settings: Settings, run_id: str) -> dict:
     published = published[~published["load_date"].isin(plan.days)]
     events, displaced, late_duplicates = dedupe_against_published(staged.events, published)
     removed = pd.concat([replaced, displaced], ignore_index=True).drop_duplicates("event_id")
-    workspace.write("events", events)
+    workspace.write_buckets("events", events, "anonymous_id", plan.buckets)
     workspace.write("event_deletes", removed[["event_id"]])
     workspace.write("quarantine", staged.quarantine)
     workspace.write("manifest", pd.DataFrame(manifest, columns=["load_date", "source_file", "bytes", "sha256", "lines_read"]))

@@ -47,10 +47,16 @@ CONVERSION_COLUMNS = [
 
 
 def order_events(events: pd.DataFrame) -> pd.DataFrame:
-    """Events per visitor by (timestamp, page_view before conversion, event_id), on a fresh 0..n-1 index."""
-    ranked = events.assign(type_rank=events["event_type"].map(TYPE_RANK).astype("int8"))
-    ordered = ranked.sort_values(["anonymous_id", "timestamp", "type_rank", "event_id"], kind="stable")
-    return ordered.reset_index(drop=True)
+    """Events per visitor by (timestamp, page_view before conversion, event_id), on a fresh 0..n-1 index.
+
+    Sorting integer codes (strings factorized in sorted order) is several times faster than sorting strings.
+    """
+    visitor = pd.factorize(events["anonymous_id"], sort=True)[0]
+    event = pd.factorize(events["event_id"], sort=True)[0]
+    stamp = events["timestamp"].to_numpy(dtype="datetime64[us]").view("int64")
+    kind = events["event_type"].map(TYPE_RANK).to_numpy(dtype="int8")
+    order = np.lexsort((event, kind, stamp, visitor))
+    return events.take(order).reset_index(drop=True)
 
 
 def hard_breaks(events: pd.DataFrame, timeout_minutes: int) -> np.ndarray:
@@ -129,7 +135,7 @@ def previous_different_page(events: pd.DataFrame, session: np.ndarray) -> pd.Ser
 def build_sessions(*, events: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Staged events (bots already removed) → (sessions, conversions) for every visitor in the frame."""
     if events.empty:
-        return pd.DataFrame(columns=SESSION_COLUMNS), pd.DataFrame(columns=CONVERSION_COLUMNS)
+        return _empty(SESSION_COLUMNS), _empty(CONVERSION_COLUMNS)
     ordered = order_events(events)
     traffic = attribute_events(ordered[["page_url", "referrer"]], settings)
     ordered = pd.concat([ordered, traffic], axis=1)
@@ -143,34 +149,42 @@ def build_sessions(*, events: pd.DataFrame, settings: Settings) -> tuple[pd.Data
 
 
 def _session_rows(ordered: pd.DataFrame, session: np.ndarray, firsts: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
-    """One row per session: first-event attribution, duration, counts and the exit."""
-    grouped = ordered.groupby(session, sort=True)
-    last_rows = grouped.tail(1)
-    is_view = ordered["event_type"] == "page_view"
+    """One row per session: first-event attribution, duration, counts and the exit (by positions, no groupby)."""
+    first_at = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
+    last_at = np.r_[first_at[1:] - 1, len(session) - 1]
+    is_view = (ordered["event_type"] == "page_view").to_numpy(dtype=np.int64)
+    last = ordered.iloc[last_at]
     rows = pd.DataFrame(
         {
             "session_id": ids,
             "anonymous_id": firsts["anonymous_id"].to_numpy(),
             "timestamp": firsts["timestamp"].to_numpy(),
-            "end_timestamp": last_rows["timestamp"].to_numpy(),
+            "end_timestamp": last["timestamp"].to_numpy(),
             "first_event_id": firsts["event_id"].to_numpy(),
-            "page_views": is_view.groupby(session).sum().to_numpy(),
+            "page_views": np.add.reduceat(is_view, first_at),
+            "conversions": np.add.reduceat(1 - is_view, first_at),
             "landing_page": firsts["page"].to_numpy(),
         }
     )
     for column in ATTRIBUTION:
         rows[column] = firsts[column].to_numpy()
-    rows["timestamp"] = pd.to_datetime(rows["timestamp"], utc=True)
-    rows["end_timestamp"] = pd.to_datetime(rows["end_timestamp"], utc=True)
-    rows["conversions"] = (~is_view).groupby(session).sum().to_numpy()
     rows["session_duration"] = ((rows["end_timestamp"] - rows["timestamp"]) // pd.Timedelta(seconds=1)).astype("int64")
-    exits = (last_rows["event_type"] == "page_view").to_numpy()
-    rows["exit_page"] = np.where(exits, last_rows["page"].to_numpy(dtype=object), None)
-    rows["exit_previous_page"] = np.where(exits, last_rows["previous_page"].to_numpy(dtype=object), None)
+    exits = (last["event_type"] == "page_view").to_numpy()
+    rows["exit_page"] = last["page"].where(exits).to_numpy()
+    rows["exit_previous_page"] = last["previous_page"].where(exits).to_numpy()
     rows["exit_timestamp"] = rows["end_timestamp"].where(exits)
-    for column in ("exit_page", "exit_previous_page"):
+    for column in ("exit_page", "exit_previous_page", "landing_page", "anonymous_id", "first_event_id", *ATTRIBUTION):
         rows[column] = rows[column].astype("str")
     return rows[SESSION_COLUMNS]
+
+
+def _empty(columns: list[str]) -> pd.DataFrame:
+    """A typed frame with no rows, so empty buckets concatenate without losing dtypes."""
+    stamps = {"timestamp", "end_timestamp", "exit_timestamp"}
+    counts = {"session_duration", "page_views", "conversions"}
+    return pd.DataFrame(
+        {c: pd.Series(dtype="datetime64[us, UTC]" if c in stamps else "int64" if c in counts else "str") for c in columns}
+    )
 
 
 def _conversion_rows(ordered: pd.DataFrame) -> pd.DataFrame:

@@ -75,8 +75,8 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
     changes = _mine(workspace.read("changes"), "anonymous_id", plan.buckets, bucket)
-    staged = workspace.read("events")
-    staged = staged[staged["anonymous_id"].isin(changes["anonymous_id"])]
+    staged = workspace.read(f"events-{bucket}")
+    staged = staged[staged["anonymous_id"].isin(changes["anonymous_id"])]  # a rerun re-stages unchanged visitors too
     removed = set(workspace.read("event_deletes")["event_id"])
     with get_engine(settings.warehouse_url).connect() as conn:
         visitors = [] if plan.full_refresh else changes["anonymous_id"]

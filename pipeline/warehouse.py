@@ -25,6 +25,7 @@ from sqlalchemy import (
     String,
     Table,
     create_engine,
+    bindparam,
     event,
     make_url,
     select,
@@ -212,11 +213,12 @@ def read_where_in(
     """Rows whose column is in values (chunked IN lists), optionally also matching `where`, as one typed frame."""
     columns = columns or [c.name for c in table.columns]
     values = list(dict.fromkeys(v for v in values if v is not None and not pd.isna(v)))
-    parts = []
+    condition = table.c[column].in_(bindparam("values", expanding=True))  # compiled once, cached by SQLAlchemy
+    query = select(*(table.c[c] for c in columns)).where(condition if where is None else condition & where)
+    rows = []
     for start in range(0, len(values), IN_CHUNK):
-        condition = table.c[column].in_(values[start : start + IN_CHUNK])
-        parts.append(read_table(conn, table, condition if where is None else condition & where, columns))
-    return pd.concat(parts, ignore_index=True) if parts else typed_frame([], table, columns)
+        rows += conn.execute(query, {"values": values[start : start + IN_CHUNK]}).fetchall()
+    return typed_frame(rows, table, columns)
 
 
 def ping(engine: Engine) -> None:

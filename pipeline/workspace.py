@@ -83,6 +83,12 @@ class Workspace:
         pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), tmp)
         tmp.replace(path)
 
+    def write_buckets(self, name: str, frame: pd.DataFrame, key: str, buckets: int) -> None:
+        """Write one file per hash bucket of `key` (name-0 … name-N), so each bucket task reads only its own."""
+        bucket = bucket_of(frame[key], buckets).to_numpy()
+        for b in range(buckets):
+            self.write(f"{name}-{b}", frame[bucket == b])
+
     def read(self, name: str) -> pd.DataFrame:
         return pd.read_parquet(self.root / f"{name}.parquet")
 
