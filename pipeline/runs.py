@@ -17,7 +17,7 @@ from pipeline import tables as t
 from pipeline.erasure import erase_suppressed, suppressed_hashes
 from pipeline.events import EVENT_COLUMNS, ORIGIN, StagedLines, landing_days, read_partition, stage_lines
 from pipeline.settings import Settings
-from pipeline.warehouse import create_tables, get_engine, read_where_in, transaction
+from pipeline.warehouse import create_tables, get_engine, is_empty, read_where_in, transaction
 from pipeline.workspace import RunPlan, Workspace
 
 CHANGE_COLUMNS = [c for c in EVENT_COLUMNS if c != "user_agent"] + ["is_bot"]
@@ -156,7 +156,7 @@ def stage_run(settings: Settings, run_id: str) -> dict:
     engine = get_engine(settings.warehouse_url)
     with engine.connect() as conn:
         staged = erase_suppressed(staged, suppressed_hashes(conn), settings)
-        if plan.full_refresh:
+        if plan.full_refresh or is_empty(conn, t.events):
             published = read_where_in(conn, t.events, "event_id", [])
             replaced = published
         else:

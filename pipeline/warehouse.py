@@ -212,13 +212,19 @@ def read_where_in(
 ) -> pd.DataFrame:
     """Rows whose column is in values (chunked IN lists), optionally also matching `where`, as one typed frame."""
     columns = columns or [c.name for c in table.columns]
-    values = list(dict.fromkeys(v for v in values if v is not None and not pd.isna(v)))
+    values = pd.Series(list(values) if not isinstance(values, pd.Series | pd.Index) else values, dtype=object)
+    values = values.dropna().drop_duplicates().tolist()
     condition = table.c[column].in_(bindparam("values", expanding=True))  # compiled once, cached by SQLAlchemy
     query = select(*(table.c[c] for c in columns)).where(condition if where is None else condition & where)
     rows = []
     for start in range(0, len(values), IN_CHUNK):
         rows += conn.execute(query, {"values": values[start : start + IN_CHUNK]}).fetchall()
     return typed_frame(rows, table, columns)
+
+
+def is_empty(conn: Connection, table: Table) -> bool:
+    """Whether a table has no rows (a cheap test before lookups that could only find nothing)."""
+    return conn.execute(select(1).select_from(table).limit(1)).first() is None
 
 
 def ping(engine: Engine) -> None:
