@@ -69,3 +69,66 @@ def reader_latency(settings: Settings, size: int = 200) -> dict:
     times.sort()
     pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
     return {"reader_queries": len(times), "reader_p50_ms": pick(0.5), "reader_p95_ms": pick(0.95), "reader_max_ms": times[-1]}
+
+
+def synthetic_reader_warehouse(settings: Settings, contacts: int = 100_000, journey_rows: int = 1_000_000, seed: int = 5) -> None:
+    """Fill contacts, contact_sessions and conversions at a given scale without running the pipeline.
+
+    Only the reader's tables are written (the reader needs nothing else), with roles that follow SPEC
+    section 7 and attribute values drawn from skewed vocabularies like real traffic.
+    """
+    import numpy as np
+    import pandas as pd
+
+    from pipeline.warehouse import create_tables, get_engine, insert_frame, transaction
+
+    rng = np.random.default_rng(seed)
+    owner = np.sort(rng.integers(0, contacts, journey_rows))
+    owner[:contacts] = np.arange(contacts)  # every contact has at least one session
+    owner.sort()
+    emails = np.array([f"contact{i:07d}@example.com" for i in range(contacts)], dtype=object)
+    start = pd.Timestamp("2025-01-01", tz="UTC")
+    stamps = start + pd.to_timedelta(rng.integers(0, 180 * 86_400, journey_rows), unit="s")
+    frame = pd.DataFrame({"email": emails[owner], "session_timestamp": stamps})
+    frame = frame.sort_values(["email", "session_timestamp"], kind="stable").reset_index(drop=True)
+    frame["session_id"] = [f"{i:032x}" for i in rng.permutation(journey_rows)]
+    rank = frame.groupby("email").cumcount().to_numpy()
+    size = frame.groupby("email")["email"].transform("size").to_numpy()
+    converting = (rng.random(journey_rows) < 0.15) | (rank == size - 1)
+    first_conv = pd.Series(np.where(converting, rank, 10**9)).groupby(frame["email"]).transform("min").to_numpy()
+    vocab = {"source": ["google.com", "direct", "facebook.com", "newsletter", "bing.com", "t.co", "linkedin.com", "chatgpt.com"],
+             "medium": ["organic", "none", "social", "email", "cpc", "referral"],
+             "campaign": ["none", "spring_sale", "summer", "brand", "retargeting"],
+             "content": ["none", "banner1", "banner2", "hero"], "term": ["none", "running shoes", "trail shoes"],
+             "landing_page": [f"https://www.acme-shoes.com/{p}" for p in ("", "pricing", "blog/a", "products/x", "sale")]}
+    for name, values in vocab.items():
+        weights = 1 / np.arange(1, len(values) + 1)
+        frame[name] = np.array(values, dtype=object)[rng.choice(len(values), journey_rows, p=weights / weights.sum())]
+    frame = frame.assign(anonymous_id=frame["email"], channel="Organic Search", is_first=rank == 0, is_converting=converting,
+                         is_assist=(rank > 0) & (rank < first_conv), is_after=rank > first_conv, is_own_device=True)
+    conv = frame[converting][["email", "session_id", "session_timestamp"]].rename(columns={"session_timestamp": "timestamp"})
+    conv = conv.assign(event_id=conv["session_id"], anonymous_id=conv["email"], conversion_page="https://www.acme-shoes.com/thanks",
+                       conversion_type=rng.choice(["hubspot_form", "html_form", "custom"], len(conv)),
+                       conversion_id=rng.choice(["f1", "f2", "f3", "f4"], len(conv)), timestamp=conv["timestamp"] + pd.Timedelta(minutes=2))
+    last = conv.groupby("email")["timestamp"].max()
+    people = pd.DataFrame({"email": emails}).assign(last_conversion_at=lambda d: d["email"].map(last))
+    people["summary"] = '{"total_sessions":1,"days_since_last_conversion":null,"user_journey":[]}'
+    engine = get_engine(settings.warehouse_url)
+    create_tables(engine)
+    with transaction(engine) as conn:
+        for table in (t.contact_sessions, t.conversions, t.contacts):
+            conn.execute(table.delete())
+        insert_frame(conn, t.contact_sessions, frame)
+        insert_frame(conn, t.conversions, conv)
+        _insert_people(conn, people)
+
+
+def _insert_people(conn, people) -> None:
+    """Contacts rows with the NOT NULL columns the reader does not read filled with placeholders."""
+    from pipeline.warehouse import insert_frame
+
+    stamp = people["last_conversion_at"]
+    filler = {c.name: 0 for c in t.contacts.columns if not c.nullable and c.name not in people.columns}
+    for name in ("first_session_at", "last_session_at", "first_conversion_at", "updated_at"):
+        filler[name] = stamp
+    insert_frame(conn, t.contacts, people.assign(**{**filler, "run_id": "synthetic", "is_repeat_converter": False}))

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, and_, exists, func, select
+from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, tuple_
 
 from pipeline import tables as t
 from pipeline.query import ContactsQuery, RequestError, parse_request  # noqa: F401 - RequestError re-exported
@@ -25,19 +25,24 @@ BIGINT_MAX = 2**63 - 1  # offsets beyond any pair count are clamped before they 
 ROLE_COLUMNS = {"first": "is_first", "converting": "is_converting", "assist": "is_assist", "after": "is_after"}
 
 
-def matching_pairs(query: ContactsQuery):
-    """SELECT of the (email, session) pairs that match the filters, as SPEC section 11 defines a match."""
-    cs, conv = t.contact_sessions, t.conversions
+def matching_conditions(cs, query: ContactsQuery, *, drive_from_conversions: bool = False) -> list:
+    """WHERE conditions on a contact_sessions alias for a matching pair, as SPEC section 11 defines it.
+
+    Conversion filters become a correlated EXISTS (cheap per row while scanning in order) or, for counting,
+    a semi-join the planner can drive from the conversions' own index.
+    """
+    conv = t.conversions.alias("conv")
     conditions = [cs.c[name] == value for name, value in query.session_filters.items()]
     if query.touch_scope != "any":
         conditions.append(cs.c[ROLE_COLUMNS[query.touch_scope]].is_(True))
     conditions += _window(cs.c.session_timestamp, query)
     if query.conversion_filters:
-        matches = [conv.c.email == cs.c.email, conv.c.session_id == cs.c.session_id]
-        matches += [conv.c[name] == value for name, value in query.conversion_filters.items()]
-        matches += _window(conv.c.timestamp, query)
-        conditions.append(exists(select(conv.c.event_id).where(and_(*matches))))
-    return select(cs.c.email, cs.c.session_timestamp, cs.c.session_id).where(and_(True, *conditions))
+        matches = [conv.c[name] == value for name, value in query.conversion_filters.items()] + _window(conv.c.timestamp, query)
+        if drive_from_conversions:
+            conditions.append(tuple_(cs.c.email, cs.c.session_id).in_(select(conv.c.email, conv.c.session_id).where(*matches)))
+        else:
+            conditions.append(exists(select(conv.c.event_id).where(conv.c.email == cs.c.email, conv.c.session_id == cs.c.session_id, *matches)))
+    return conditions
 
 
 def _window(column, query: ContactsQuery) -> list:
@@ -49,22 +54,65 @@ def _window(column, query: ContactsQuery) -> list:
     return bounds
 
 
+def _order(conn: Connection, cs) -> tuple:
+    """The scan order (session timestamp, session id, email), emails compared by code point on every backend."""
+    email = cs.c.email.collate("C") if conn.dialect.name == "postgresql" else cs.c.email
+    return cs.c.session_timestamp, cs.c.session_id, email
+
+
+def _first_pair_flag(cs, query: ContactsQuery):
+    """True when an earlier matching pair of the same contact exists (so this pair is not its first)."""
+    earlier = t.contact_sessions.alias("earlier")
+    before = or_(
+        earlier.c.session_timestamp < cs.c.session_timestamp,
+        and_(earlier.c.session_timestamp == cs.c.session_timestamp, earlier.c.session_id < cs.c.session_id),
+    )
+    return exists(select(earlier.c.session_id).where(earlier.c.email == cs.c.email, before, *matching_conditions(earlier, query)))
+
+
+def scan_pairs(conn: Connection, query: ContactsQuery):
+    """Matching pairs in order from `offset`, each with its key and whether it is its contact's first pair.
+
+    The offset is skipped once with a key-only query; the scan then goes on by key (keyset paging), so
+    the per-pair probe only runs on the pairs the page actually reads.
+    """
+    cs = t.contact_sessions.alias("cs")
+    order, conditions = _order(conn, cs), matching_conditions(cs, query)
+    keys = select(*order).where(and_(True, *conditions)).order_by(*order)
+    start = conn.execute(keys.offset(min(query.offset, BIGINT_MAX)).limit(1)).first() if query.offset else None
+    if query.offset and start is None:
+        return
+    scan = select(*order, cs.c.email.label("contact"), _first_pair_flag(cs, query).label("seen")).where(and_(True, *conditions))
+    bound, inclusive, batch = start, True, 256
+    while True:
+        after = [] if bound is None else [tuple_(*order) >= tuple(bound) if inclusive else tuple_(*order) > tuple(bound)]
+        rows = conn.execute(scan.where(*after).order_by(*order).limit(batch)).fetchall()
+        yield from rows
+        if len(rows) < batch:
+            return
+        bound, inclusive, batch = tuple(rows[-1])[:3], False, batch * 4
+
+
 def filter_page(conn: Connection, query: ContactsQuery) -> tuple[list[str], dict]:
-    """Emails of the page's contacts in order, and the pagination block."""
-    pairs = matching_pairs(query).subquery("pairs")
-    email = pairs.c.email.collate("C") if conn.dialect.name == "postgresql" else pairs.c.email  # code-point order everywhere
-    order = func.row_number().over(order_by=(pairs.c.session_timestamp, pairs.c.session_id, email)) - 1
-    numbered = select(pairs.c.email, order.label("position")).subquery("numbered")
-    firsts = select(numbered.c.email, func.min(numbered.c.position).label("first")).group_by(numbered.c.email).subquery("firsts")
-    after_offset = firsts.c.first >= min(query.offset, BIGINT_MAX)
-    page = conn.execute(
-        select(firsts.c.email, firsts.c.first).where(after_offset).order_by(firsts.c.first).limit(PAGE_SIZE + 1)
-    ).fetchall()
-    total = conn.execute(select(func.count()).select_from(pairs)).scalar_one()
-    shown = page[:PAGE_SIZE]
-    processed = shown[-1].first + 1 if len(shown) == PAGE_SIZE else max(query.offset, total)
-    pagination = {"records_processed": int(processed), "total_records": int(total), "has_more": len(page) > PAGE_SIZE}
-    return [row.email for row in shown], pagination
+    """Emails of the page's contacts in order, and the pagination block.
+
+    Pairs are scanned from `offset` until 51 first pairs are found (50 to show, one to know a later page
+    holds a contact), so a page costs about the pairs it reads, not all matching pairs.
+    """
+    found, position = [], query.offset
+    for row in scan_pairs(conn, query):
+        if not row.seen:
+            found.append((row.contact, position))
+            if len(found) > PAGE_SIZE:
+                break
+        position += 1
+    cs = t.contact_sessions.alias("cs")
+    count = select(func.count()).select_from(cs).where(and_(True, *matching_conditions(cs, query, drive_from_conversions=True)))
+    total = conn.execute(count).scalar_one()
+    shown = found[:PAGE_SIZE]
+    processed = shown[-1][1] + 1 if len(shown) == PAGE_SIZE else max(query.offset, total)
+    pagination = {"records_processed": int(processed), "total_records": int(total), "has_more": len(found) > PAGE_SIZE}
+    return [email for email, _ in shown], pagination
 
 
 def emails_page(conn: Connection, query: ContactsQuery) -> tuple[list[str], dict, bool]:

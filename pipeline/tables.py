@@ -17,6 +17,7 @@ from sqlalchemy import (
 )
 
 metadata = MetaData()
+ROLES = ("is_first", "is_converting", "is_assist", "is_after")
 
 
 def _touch_columns(prefix: str) -> list[Column]:
@@ -130,6 +131,9 @@ conversions = Table(
     Column("conversion_type", Text),
     Column("conversion_id", Text),
     Index("ix_conversions_email", "email", "session_id"),
+    Index("ix_conversions_page", "conversion_page", "email", "session_id"),
+    Index("ix_conversions_type", "conversion_type", "email", "session_id"),
+    Index("ix_conversions_point", "conversion_id", "email", "session_id"),
     Index("ix_conversions_visitor", "anonymous_id"),
     Index("ix_conversions_session", "session_id"),
 )
@@ -157,7 +161,16 @@ contact_sessions = Table(
     Column("is_assist", Boolean, nullable=False),
     Column("is_after", Boolean, nullable=False),
     Column("is_own_device", Boolean, nullable=False),
+    # the reader scans matching pairs in (session_timestamp, session_id, email) order and counts them:
+    # one index per filter (and role) with that order behind it, plus a per-contact index for the
+    # "earlier matching pair of the same contact" probe (see the EXPLAIN notes in README)
     Index("ix_contact_sessions_order", "session_timestamp", "session_id", "email"),
+    Index("ix_contact_sessions_contact", "email", "session_timestamp", "session_id"),
+    *[
+        Index(f"ix_contact_sessions_{name}", name, "session_timestamp", "session_id", "email", *ROLES)
+        for name in ("source", "medium", "campaign", "content", "term", "landing_page")
+    ],
+    *[Index(f"ix_contact_sessions_{role}", role, "session_timestamp", "session_id", "email") for role in ROLES],
 )
 
 contacts = Table(

@@ -106,11 +106,14 @@ def _postgres_read_only(dbapi_connection, _record) -> None:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create every table and index that does not exist yet (idempotent)."""
+    """Create every table and index that does not exist yet (idempotent: an older warehouse gains new indexes)."""
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
     try:
         metadata.create_all(engine)
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
     except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear line
         raise WarehouseError(f"cannot open warehouse {engine.url.render_as_string(hide_password=True)}: {exc}") from None
 
