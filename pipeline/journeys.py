@@ -17,9 +17,9 @@ STAMP = "%Y-%m-%d %H:%M:%S"
 
 def json_text(values: pd.Series) -> pd.Series:
     """Each value as a JSON literal: strings encoded once per distinct value, missing values as null."""
-    values = values.astype("str")
-    mapping = {v: json.dumps(v, ensure_ascii=False) for v in values.dropna().unique()}
-    return values.map(mapping).fillna("null").astype("str")
+    codes, uniques = pd.factorize(values.astype("str"))
+    literals = np.array([json.dumps(str(u), ensure_ascii=False) for u in uniques] + ["null"], dtype=object)
+    return pd.Series(literals[codes], index=values.index, dtype="str")  # code -1 (missing) picks "null"
 
 
 def json_stamps(values: pd.Series) -> pd.Series:

@@ -97,5 +97,17 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
             update(t.warehouse_state).where(t.warehouse_state.c.id == 1).values(version=version + 1, published_at=utc_now(), run_id=run_id)
         )
         lock.release(conn, run_id)
+    refresh_planner_statistics(engine)
     workspace.remove()
     return figures
+
+
+def refresh_planner_statistics(engine) -> None:
+    """Fresh statistics after a publish, so the reader's queries pick the filter indexes (cheap: sampled)."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("PRAGMA analysis_limit=1000")
+            conn.exec_driver_sql("PRAGMA optimize")
+        else:
+            conn.exec_driver_sql("ANALYZE contact_sessions, conversions, contacts")
+        conn.commit()

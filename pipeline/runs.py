@@ -17,6 +17,7 @@ from pipeline import lock
 from pipeline import tables as t
 from pipeline.erasure import erase_suppressed, suppressed_hashes
 from pipeline.events import EVENT_COLUMNS, ORIGIN, StagedLines, landing_days, read_partition, stage_lines
+from pipeline.frames import member
 from pipeline.settings import Settings
 from pipeline.warehouse import create_tables, get_engine, is_empty, read_where_in, transaction
 from pipeline.workspace import RunPlan, Workspace
@@ -122,8 +123,8 @@ def dedupe_against_published(staged: pd.DataFrame, published: pd.DataFrame) -> t
     ours = staged.set_index("event_id").loc[twins["event_id"]]
     staged_wins = (_origin_key(ours.reset_index()).to_numpy() < _origin_key(twins).to_numpy())
     losers = set(twins.loc[~staged_wins, "event_id"])
-    displaced = published[published["event_id"].isin(set(twins.loc[staged_wins, "event_id"]))]
-    return staged[~staged["event_id"].isin(losers)].reset_index(drop=True), displaced, len(losers)
+    displaced = published[member(published["event_id"], twins.loc[staged_wins, "event_id"])]
+    return staged[~member(staged["event_id"], losers)].reset_index(drop=True), displaced, len(losers)
 
 
 def _same_rows(left: pd.DataFrame, right: pd.DataFrame) -> pd.Series:
@@ -144,7 +145,7 @@ def changed_visitors(inserted: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFr
     old = pairs[[f"{c}_old" for c in CHANGE_COLUMNS if c != "event_id"]].set_axis(CHANGE_COLUMNS[1:], axis=1)
     unchanged = set(pairs.loc[_same_rows(pairs[CHANGE_COLUMNS[1:]], old).to_numpy(), "event_id"])
     changes = pd.concat(
-        [frame.loc[~frame["event_id"].isin(unchanged), ["anonymous_id", "timestamp"]] for frame in (inserted, removed)],
+        [frame.loc[~member(frame["event_id"], unchanged), ["anonymous_id", "timestamp"]] for frame in (inserted, removed)],
         ignore_index=True,
     )
     return changes.groupby("anonymous_id", as_index=False)["timestamp"].min().rename(columns={"timestamp": "change_at"})

@@ -158,8 +158,8 @@ def _session_rows(ordered: pd.DataFrame, session: np.ndarray, firsts: pd.DataFra
         {
             "session_id": ids,
             "anonymous_id": firsts["anonymous_id"].to_numpy(),
-            "timestamp": firsts["timestamp"].to_numpy(),
-            "end_timestamp": last["timestamp"].to_numpy(),
+            "timestamp": firsts["timestamp"].array,
+            "end_timestamp": last["timestamp"].array,
             "first_event_id": firsts["event_id"].to_numpy(),
             "page_views": np.add.reduceat(is_view, first_at),
             "conversions": np.add.reduceat(1 - is_view, first_at),

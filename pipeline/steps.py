@@ -13,6 +13,7 @@ import pandas as pd
 from pipeline import lock
 from pipeline import tables as t
 from pipeline.contacts import build_contacts
+from pipeline.frames import member
 from pipeline.identity import assign_identities
 from pipeline.sessions import TYPE_RANK, build_sessions
 from pipeline.settings import Settings
@@ -76,7 +77,7 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     lock.heartbeat(settings, run_id)
     changes = _mine(workspace.read("changes"), "anonymous_id", plan.buckets, bucket)
     staged = workspace.read(f"events-{bucket}")
-    staged = staged[staged["anonymous_id"].isin(changes["anonymous_id"])]  # a rerun re-stages unchanged visitors too
+    staged = staged[member(staged["anonymous_id"], changes["anonymous_id"])]  # a rerun re-stages unchanged visitors too
     removed = set(workspace.read("event_deletes")["event_id"])
     with get_engine(settings.warehouse_url).connect() as conn:
         visitors = [] if plan.full_refresh else changes["anonymous_id"]
@@ -86,11 +87,11 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
         old_conversions = read_where_in(conn, t.conversions, "anonymous_id", visitors, ["event_id", "email", "session_id"])
     at = _resume_at(old_sessions["anonymous_id"], resume)
     redone = old_sessions[at.isna() | (old_sessions["timestamp"] >= at)]
-    old_events = old_events[~old_events["event_id"].isin(removed)]
+    old_events = old_events[~member(old_events["event_id"], removed)]
     events = pd.concat([old_events, staged[old_events.columns]], ignore_index=True)
     events = _from_resume_point(events, resume, redone)
     sessions, conversions = build_sessions(events=events[~events["is_bot"].astype(bool)], settings=settings)
-    dropped = old_conversions[old_conversions["session_id"].isin(redone["session_id"])]
+    dropped = old_conversions[member(old_conversions["session_id"], redone["session_id"])]
     workspace.write(f"sessions-{bucket}", sessions)
     workspace.write(f"conversions-{bucket}", conversions)
     workspace.write(f"session_deletes-{bucket}", redone[["session_id"]])
@@ -124,7 +125,7 @@ def identify(settings: Settings, run_id: str) -> dict:
         old_identities = read_where_in(conn, t.identities, "anonymous_id", visitors, ["anonymous_id", "email"])
         if plan.full_refresh:  # every published contact is rebuilt or removed
             old_identities = read_table(conn, t.contacts, columns=["email"])
-    kept = kept[~kept["event_id"].isin(dropped["event_id"])]
+    kept = kept[~member(kept["event_id"], dropped["event_id"])]
     conversions = pd.concat([kept, new_conversions[kept.columns]], ignore_index=True)
     identities = assign_identities(conversions=conversions)
     touched = pd.concat(
@@ -152,16 +153,16 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
     with get_engine(settings.warehouse_url).connect() as conn:
         conversions = read_where_in(conn, t.conversions, "email", keys)
         identities = read_where_in(conn, t.identities, "email", keys)
-        identities = identities[~identities["anonymous_id"].isin(changed)]
-        identities = pd.concat([identities, new_identities[new_identities["email"].isin(emails)]], ignore_index=True)
-        conversions = conversions[~conversions["event_id"].isin(gone_conversions)]
-        conversions = pd.concat([conversions, new_conversions[new_conversions["email"].isin(emails)]], ignore_index=True)
+        identities = identities[~member(identities["anonymous_id"], changed)]
+        identities = pd.concat([identities, new_identities[member(new_identities["email"], emails)]], ignore_index=True)
+        conversions = conversions[~member(conversions["event_id"], gone_conversions)]
+        conversions = pd.concat([conversions, new_conversions[member(new_conversions["email"], emails)]], ignore_index=True)
         visitors = [] if plan.full_refresh else identities["anonymous_id"]
         sessions = read_where_in(conn, t.sessions, "anonymous_id", visitors)
         shared = set(conversions["session_id"]) - set(sessions["session_id"])
         sessions = pd.concat([sessions, read_where_in(conn, t.sessions, "session_id", [] if plan.full_refresh else shared)])
-    sessions = sessions[~sessions["session_id"].isin(gone_sessions)]
-    mine = new_sessions["anonymous_id"].isin(identities["anonymous_id"]) | new_sessions["session_id"].isin(shared)
+    sessions = sessions[~member(sessions["session_id"], gone_sessions)]
+    mine = member(new_sessions["anonymous_id"], identities["anonymous_id"]) | member(new_sessions["session_id"], shared)
     sessions = pd.concat([sessions, new_sessions[mine]], ignore_index=True).drop_duplicates("session_id")
     contacts, contact_sessions = build_contacts(identities=identities, sessions=sessions, conversions=conversions)
     workspace.write(f"contacts-{bucket}", contacts)
