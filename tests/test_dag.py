@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
 import pytest
 
-from tests.helpers import REPO_DAGS, conversion, event, table, write_partition
+from tests.helpers import REPO_DAGS, table
 
 EXPECTED_EDGES = {
     ("start", "stage"),
@@ -47,19 +47,11 @@ def test_dag_wires_the_expected_tasks(dag):
     assert dag.get_task("sessionize").is_mapped and dag.get_task("summarise").is_mapped
 
 
-def test_dag_run_with_several_buckets_publishes_contacts(dag, sqlite_url, tmp_path, monkeypatch):
+def test_dag_run_over_generated_data_with_several_buckets_publishes_contacts(dag, sqlite_url, tmp_path, monkeypatch):
+    from pipeline.generate import generate_landing
+
     landing = tmp_path / "landing"
-    write_partition(
-        landing,
-        "2025-03-01",
-        [
-            event("a", "v1", "2025-03-01 10:00:00", referrer="https://www.google.com/"),
-            conversion("b", "v1", "2025-03-01 10:05:00", "/thanks", "a@b.co"),
-            event("c", "v2", "2025-03-01 11:00:00"),
-            conversion("d", "v3", "2025-03-01 12:00:00", "/thanks", "c@d.co"),
-            "{broken",
-        ],
-    )
+    summary = generate_landing(landing, visitors=150, days=1, start=date(2025, 3, 1), seed=9)
     monkeypatch.setenv("CONTACTS_WAREHOUSE_URL", sqlite_url)
     monkeypatch.setenv("CONTACTS_LANDING", str(landing))
     monkeypatch.setenv("CONTACTS_WORKSPACE", str(tmp_path / "runs"))
@@ -71,6 +63,8 @@ def test_dag_run_with_several_buckets_publishes_contacts(dag, sqlite_url, tmp_pa
     mapped = [ti for ti in run.get_task_instances() if ti.task_id == "sessionize"]
     assert sorted(ti.map_index for ti in mapped) == [0, 1, 2]
     settings = Settings(warehouse_url=sqlite_url)
-    assert table(settings, "contacts")["email"].tolist() == ["a@b.co", "c@d.co"]
+    assert len(table(settings, "contacts")) > 0
     runs = table(settings, "pipeline_runs")
-    assert runs[["events_read", "events_loaded", "events_quarantined", "status"]].values.tolist() == [[5, 4, 1, "success"]]
+    assert runs["status"].tolist() == ["success"] and runs["events_read"].tolist() == [summary.lines]
+    assert (runs["events_read"] == runs["events_loaded"] + runs["events_duplicate"] + runs["events_quarantined"]).all()
+    assert runs["events_quarantined"].tolist() == [summary.broken_lines]
