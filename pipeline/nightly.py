@@ -27,14 +27,19 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
+def compute_run(settings: Settings, run_id: str) -> None:
+    """The steps between staging and the gates: sessionize[b] → identify → summarise[b]."""
+    for bucket in range(settings.buckets):
+        sessionize(settings, run_id, bucket)
+    identify(settings, run_id)
+    for bucket in range(settings.buckets):
+        summarise(settings, run_id, bucket)
+
+
 def run_steps(settings: Settings, run_id: str, *, erase: tuple | None = None) -> dict:
     """sessionize[b] → identify → summarise[b] → check → publish; a failure marks the run failed."""
     try:
-        for bucket in range(settings.buckets):
-            sessionize(settings, run_id, bucket)
-        identify(settings, run_id)
-        for bucket in range(settings.buckets):
-            summarise(settings, run_id, bucket)
+        compute_run(settings, run_id)
         check_run(settings, run_id)
         return publish(settings, run_id, erase=erase)
     except BaseException as exc:

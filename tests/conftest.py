@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -38,23 +39,36 @@ def _postgres_or_skip() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture
-def pg_url():
-    """A fresh PostgreSQL schema on the test database, dropped afterwards."""
+@contextmanager
+def fresh_warehouse_url(kind: str, folder: Path):
+    """A SQLite file in `folder`, or a fresh PostgreSQL schema on the test database, dropped afterwards."""
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / 'warehouse.db'}"
+        return
     from sqlalchemy import create_engine, text
+
+    from pipeline.warehouse import dispose_engines
 
     _postgres_or_skip()
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    yield f"{PG_URL}?options=-csearch_path%3D{schema}"
-    from pipeline.warehouse import dispose_engines
+    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
+    try:
+        yield url
+    finally:
+        dispose_engines(url)
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
 
-    dispose_engines(f"{PG_URL}?options=-csearch_path%3D{schema}")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
+
+@pytest.fixture
+def pg_url(tmp_path):
+    """A fresh PostgreSQL schema on the test database, dropped afterwards."""
+    with fresh_warehouse_url("postgresql", tmp_path) as url:
+        yield url
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import contextmanager
 import warnings
 from datetime import datetime, timezone
@@ -31,6 +30,7 @@ from pipeline.keys import create_key, list_keys, revoke_key
 from pipeline.reader import NO_MATCH, query_contacts
 from pipeline.settings import REPO_ROOT, Settings
 from tests.helpers import conversion, event, run, write_partition
+from tests.conftest import fresh_warehouse_url
 
 with warnings.catch_warnings():  # Starlette suggests httpx2, which this project does not install
     warnings.simplefilter("ignore")
@@ -58,36 +58,9 @@ def landing_lines() -> list[dict]:
 
 
 @contextmanager
-def warehouse_url(kind: str, folder: Path):
-    """A SQLite file in `folder`, or a fresh PostgreSQL schema dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'warehouse.db'}"
-        return
-    from sqlalchemy import create_engine
-
-    from pipeline.warehouse import get_engine
-    from tests.conftest import PG_URL, _postgres_or_skip
-
-    _postgres_or_skip()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    try:
-        yield url
-    finally:
-        get_engine(url).dispose()
-        get_engine.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@contextmanager
 def published_with_keys(kind: str, folder: Path):
     """(settings, {"good": key, "revoked": key}) of a warehouse the real pipeline has built."""
-    with warehouse_url(kind, folder) as url:
+    with fresh_warehouse_url(kind, folder) as url:
         settings = Settings(warehouse_url=url, landing=folder / "landing", workspace=folder / "runs", buckets=2)
         write_partition(settings.landing, DAY, landing_lines())
         run(settings, DAY)

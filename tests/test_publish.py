@@ -14,10 +14,9 @@ from sqlalchemy import text
 
 from pipeline import tables as t
 from pipeline.lock import WarehouseBusy, this_process
-from pipeline.nightly import run_interval
+from pipeline.nightly import compute_run, run_interval
 from pipeline.publish import StaleRunError, publish
 from pipeline.runs import stage_run, start_run
-from pipeline.steps import identify, sessionize, summarise
 from pipeline.warehouse import get_engine
 from tests.helpers import REPO_DAGS, conversion, event, run, table, write_partition
 
@@ -68,11 +67,7 @@ def test_failure_in_any_step_leaves_published_tables_intact(settings, monkeypatc
 
 def _compute(settings, run_id: str) -> None:
     stage_run(settings, run_id)
-    for bucket in range(settings.buckets):
-        sessionize(settings, run_id, bucket)
-    identify(settings, run_id)
-    for bucket in range(settings.buckets):
-        summarise(settings, run_id, bucket)
+    compute_run(settings, run_id)
 
 
 def test_a_second_run_waits_for_the_lock(settings):

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from pipeline import tables as t
 from pipeline.contacts import rounded
 from pipeline.expectations import DERIVED
+from pipeline.nightly import compute_run
 from pipeline.quality import QualityGateError, check_run, run_frames, validate_frames
 from pipeline.runs import stage_run, start_run
 from pipeline.settings import Settings
-from pipeline.steps import identify, sessionize, summarise
 from pipeline.workspace import Workspace
 from tests.helpers import conversion, event, run, table, write_partition
 
@@ -48,11 +48,7 @@ def prepare_run(settings: Settings) -> str:
     write_partition(settings.landing, DAY, first_day_events())
     run_id = start_run(settings, [date.fromisoformat(DAY)])
     stage_run(settings, run_id)
-    for bucket in range(settings.buckets):
-        sessionize(settings, run_id, bucket)
-    identify(settings, run_id)
-    for bucket in range(settings.buckets):
-        summarise(settings, run_id, bucket)
+    compute_run(settings, run_id)
     return run_id
 
 

@@ -29,7 +29,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +39,7 @@ from jsonschema import Draft202012Validator
 from pipeline.reader import NO_MATCH, query_contacts
 from pipeline.settings import REPO_ROOT, Settings
 from tests.helpers import SITE, conversion, event, run, write_partition
+from tests.conftest import fresh_warehouse_url
 
 DAY = "2025-07-03"
 AS_OF = datetime(2025, 7, 10, 12, 0, 0)
@@ -110,36 +110,9 @@ def crowd_emails(indexes) -> list[str]:
 
 
 @contextmanager
-def warehouse_url(kind: str, folder: Path):
-    """A SQLite file in `folder`, or a fresh PostgreSQL schema dropped afterwards."""
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'warehouse.db'}"
-        return
-    from sqlalchemy import create_engine, text
-
-    from pipeline.warehouse import get_engine
-    from tests.conftest import PG_URL, _postgres_or_skip
-
-    _postgres_or_skip()
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = f"{PG_URL}?options=-csearch_path%3D{schema}"
-    try:
-        yield url
-    finally:
-        get_engine(url).dispose()
-        get_engine.cache_clear()
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
-@contextmanager
 def published(kind: str, folder: Path, lines: list[dict], day: str):
     """Settings of a warehouse where the pipeline has run over one landing partition."""
-    with warehouse_url(kind, folder) as url:
+    with fresh_warehouse_url(kind, folder) as url:
         settings = Settings(warehouse_url=url, landing=folder / "landing", workspace=folder / "runs", buckets=2)
         write_partition(settings.landing, day, lines)
         run(settings, day)
