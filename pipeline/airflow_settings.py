@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pipeline.settings import Settings
 
-VARIABLES = {"contacts_warehouse_url": "warehouse_url", "contacts_landing": "landing", "contacts_buckets": "buckets"}
+VARIABLES = {
+    "contacts_warehouse_url": "warehouse_url",
+    "contacts_landing": "landing",
+    "contacts_workspace": "workspace",
+    "contacts_buckets": "buckets",
+}
 
 
 def settings_from_airflow() -> Settings:

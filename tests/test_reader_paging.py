@@ -22,7 +22,7 @@ from pipeline.generate import generate_landing
 from pipeline.query import RequestError
 from pipeline.settings import REPO_ROOT, Settings
 from tests.helpers import run, table
-from tests.test_reader import warehouse_url
+from tests.conftest import fresh_warehouse_url
 
 AS_OF = datetime(2025, 3, 10)
 SESSION_FILTERS = ("source", "medium", "campaign", "content", "term", "landing_page")
@@ -72,7 +72,7 @@ def landing(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sqlite_sample(landing, tmp_path_factory):
     folder, days = landing
-    with warehouse_url("sqlite", tmp_path_factory.mktemp("sqlite")) as url:
+    with fresh_warehouse_url("sqlite", tmp_path_factory.mktemp("sqlite")) as url:
         settings = Settings(warehouse_url=url, landing=folder, workspace=folder.parent / "runs-sqlite", buckets=2)
         run(settings, days[0], days[-1])
         yield load_sample(settings)
@@ -310,7 +310,7 @@ def test_paging_on_fixed_queries(sqlite_sample, page_size):
 def test_paging_on_postgresql(landing, tmp_path_factory, sqlite_sample):
     """One PostgreSQL example: the same data, the same answers."""
     folder, days = landing
-    with warehouse_url("postgresql", tmp_path_factory.mktemp("pg")) as url:
+    with fresh_warehouse_url("postgresql", tmp_path_factory.mktemp("pg")) as url:
         settings = Settings(warehouse_url=url, landing=folder, workspace=folder.parent / "runs-pg", buckets=2)
         run(settings, days[0], days[-1])
         sample = load_sample(settings)
