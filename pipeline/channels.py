@@ -31,17 +31,17 @@ EXTRA_SOURCE_CATEGORIES = {
 
 @lru_cache(maxsize=1 << 14)
 def source_category(source: str) -> str | None:
-    """Category of a tagged (UTM or click-id) source: its host class, its exact name, then its name without suffix."""
+    """Category of a tagged (UTM or click-id) source: GA4's list by its exact value, then the host's class in
+    the referrer table, then GA4's list by its name without the public suffix (`amazon.de` → `amazon`)."""
     value = (source or "").strip().lower()
     names = ga4_source_categories()
-    if "." in value and " " not in value:
-        klass = lookup_host(value)
-        if klass is not None:
-            return CLASS_CATEGORY.get(klass.name)
     if value in names or value in EXTRA_SOURCE_CATEGORIES:
         return names.get(value) or EXTRA_SOURCE_CATEGORIES[value]
     if "." not in value or " " in value:
         return None
+    klass = lookup_host(value)
+    if klass is not None:
+        return CLASS_CATEGORY.get(klass.name)
     name = (registered_domain(value) or value).split(".", 1)[0]
     return names.get(name) or EXTRA_SOURCE_CATEGORIES.get(name)
 

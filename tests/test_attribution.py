@@ -62,7 +62,7 @@ REFERRERS = [
     ("linkedin-app", "android-app://com.linkedin.android/", "com.linkedin.android", "social", "Organic Social", "none"),
     ("slack-app", "android-app://com.slack/", "com.slack", "social", "Organic Social", "none"),
     ("app-variant-id", "android-app://com.facebook.katana.beta/", "com.facebook.katana.beta", "social", "Organic Social", "none"),
-    ("app-id-upper-case", "android-app://com.Google.Android.GM", "com.google.android.gm", "email", "Email", "none"),
+    ("app-id-keeps-its-case", "android-app://com.Slack", "com.Slack", "social", "Organic Social", "none"),
     # video and shopping sites: referral medium, GA4's Organic Video / Organic Shopping
     ("youtube", "https://www.youtube.com/watch?v=1", "youtube.com", "referral", "Organic Video", "none"),
     ("m-youtube", "https://m.youtube.com/", "youtube.com", "referral", "Organic Video", "none"),
@@ -238,6 +238,11 @@ MORE_REFERRERS = [
     ("google-translate", "https://translate.google.com/?sl=auto&q=x", "google.com", "referral", "Referral", "none"),
     ("naver-news", "https://news.naver.com/main/1", "naver.com", "referral", "Referral", "none"),
     ("yahoo-finance", "https://finance.yahoo.com/quote/X?p=X", "yahoo.com", "referral", "Referral", "none"),
+    ("s3-bucket-under-private-suffix", "https://mybucket.s3.amazonaws.com/index.html", "mybucket.s3.amazonaws.com",
+     "referral", "Referral", "none"),
+    ("google-url-redirect", "https://www.google.com/url?q=https://www.mysite.com/&sa=t", "google.com", "organic",
+     "Organic Search", "none"),
+    ("idn-host", "https://bücher.example/", "xn--bcher-kva.example", "referral", "Referral", "none"),
 ]  # fmt: skip
 ALL_REFERRERS = REFERRERS + MORE_REFERRERS
 
@@ -277,6 +282,8 @@ DIRECT = {"referrer_source": None, "source": "direct", "medium": "none", "campai
         pytest.param(PAGE, "chrome-extension://abcdef/popup.html", id="extension-scheme"),
         pytest.param(PAGE, "about:blank", id="about-blank"),
         pytest.param(PAGE, "android-app://", id="app-without-id"),
+        pytest.param("https://bücher.de/a", "https://xn--bcher-kva.de/b", id="idn-page-punycode-referrer"),
+        pytest.param("https://xn--bcher-kva.de/a", "https://BÜCHER.de/b", id="punycode-page-idn-referrer"),
     ],
 )
 def test_no_external_referrer_means_direct(page_url, referrer):
