@@ -121,7 +121,7 @@ REFERRERS = [
     ("wikipedia", "https://en.wikipedia.org/wiki/Marketing", "wikipedia.org", "referral", "Referral", "none"),
     ("google-docs-not-search", "https://docs.google.com/document/d/1", "google.com", "referral", "Referral", "none"),
     ("google-maps-not-search", "https://maps.google.com/", "google.com", "referral", "Referral", "none"),
-    ("yahoo-news-not-search", "https://news.yahoo.com/story", "yahoo.com", "referral", "Referral", "none"),
+    ("yahoo-news-is-a-search-engine-news-host", "https://news.yahoo.com/story", "yahoo.com", "organic", "Organic Search", "none"),
     ("unknown-site-has-no-term", "https://forum.example.net/search?q=widgets", "example.net", "referral", "Referral", "none"),
     ("github-io-private-suffix", "https://foo.github.io/post", "foo.github.io", "referral", "Referral", "none"),
     ("ip-address", "http://192.168.1.10:8080/x", "192.168.1.10", "referral", "Referral", "none"),
@@ -236,7 +236,7 @@ MORE_REFERRERS = [
     # ordinary sites, incl. non-search properties of search companies
     ("mail-ru-portal", "https://mail.ru/", "mail.ru", "referral", "Referral", "none"),
     ("google-translate", "https://translate.google.com/?sl=auto&q=x", "google.com", "referral", "Referral", "none"),
-    ("naver-news", "https://news.naver.com/main/1", "naver.com", "referral", "Referral", "none"),
+    ("naver-news", "https://news.naver.com/main/1", "naver.com", "organic", "Organic Search", "none"),
     ("yahoo-finance", "https://finance.yahoo.com/quote/X?p=X", "yahoo.com", "referral", "Referral", "none"),
     ("s3-bucket-under-private-suffix", "https://mybucket.s3.amazonaws.com/index.html", "mybucket.s3.amazonaws.com",
      "referral", "Referral", "none"),

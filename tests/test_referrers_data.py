@@ -172,7 +172,7 @@ def test_search_engine_and_its_query_parameters(host, params):
         ("docs.google.com", "referral"), ("maps.google.com", "referral"), ("translate.google.com", "referral"),
         ("gemini.google.com", "ai"), ("adservice.google.com", "display"), ("play.google.com", "search"),
         ("groups.google.com", "social"), ("shopping.google.com", "shopping"), ("login.live.com", "referral"),
-        ("teams.microsoft.com", "social"), ("copilot.microsoft.com", "ai"), ("news.yahoo.com", "referral"),
+        ("teams.microsoft.com", "social"), ("copilot.microsoft.com", "ai"), ("news.yahoo.com", "search"), ("finance.yahoo.com", "referral"),
         ("shopping.yahoo.com", "shopping"), ("answers.yahoo.com", "social"), ("maps.yandex.ru", "referral"),
         ("market.yandex.ru", "shopping"), ("yabs.yandex.ru", "display"), ("tieba.baidu.com", "social"),
         ("blog.naver.com", "social"), ("shopping.naver.com", "shopping"), ("my.mail.ru", "social"),
