@@ -23,13 +23,12 @@ from pipeline import tables as t
 from pipeline.api_auth import ApiError, authenticated_key, error_response, one_line, on_warehouse
 from pipeline.api_limits import BodyTooLarge, RateLimiter, read_capped_body
 from pipeline.api_models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
-from pipeline.query import RequestError, parse_request
+from pipeline.query import AS_OF_FORMAT, RequestError, parse_as_of, parse_request
 from pipeline.reader import answer, snapshot
 from pipeline.settings import Settings
 from pipeline.warehouse import WarehouseError, ping, read_only_engine
 
 log = logging.getLogger("pipeline.api")
-AS_OF_FORMAT = '"YYYY-MM-DD HH:MM:SS" (UTC) or an ISO 8601 instant'
 
 router = APIRouter()
 
@@ -44,17 +43,6 @@ def decode_request(body: bytes) -> object:
         raise ApiError(400, f"request is not valid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:  # bad UTF-8, absurd numbers, nesting deeper than Python's stack
         raise ApiError(400, f"request is not valid JSON: {one_line(exc)[:100]}") from None
-
-
-def parse_as_of(text: str | None) -> datetime | None:
-    """The optional `as_of` query parameter as a naive UTC time."""
-    if text is None:
-        return None
-    try:
-        as_of = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise RequestError(f"as_of must be {AS_OF_FORMAT}: {text[:100]!r}", "as_of") from None
-    return as_of.astimezone(timezone.utc).replace(tzinfo=None) if as_of.tzinfo else as_of
 
 
 def _answer(engine, query, as_of: datetime) -> dict:
@@ -183,7 +171,14 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API with uvicorn until interrupted."""
+    """Run the API with uvicorn until interrupted; an address that cannot be bound is one clear error first."""
+    import socket
+
     import uvicorn
 
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        socket.create_server((host, port), family=family).close()
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

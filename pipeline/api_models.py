@@ -6,13 +6,17 @@ They mirror `schemas/contacts_request.schema.json` and `schemas/contacts_respons
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from pipeline.query import MAX_EMAILS, TOUCH_SCOPES
 
 STAMP = "UTC time, `YYYY-MM-DD HH:MM:SS`."
+# What the reader accepts, said in the document so that generated "valid" requests are valid: no NUL in a
+# filter (PostgreSQL cannot compare it), dates as RFC 3339 dates or date-times, at most MAX_EMAILS emails.
+Text = Annotated[str, Field(pattern=r"^[^\u0000]*$")]
+DateBound = Annotated[str, WithJsonSchema({"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]})]
 
 
 class Strict(BaseModel):
@@ -32,32 +36,32 @@ class ContactsRequest(Strict):
         description="Pagination. With `emails`: position in the deduplicated list. Without: (contact, session) pairs "
         "already scanned. Pass the previous response's `records_processed`. Default 0.",
     )
-    emails: Optional[list[str] | str] = Field(
+    emails: Optional[Annotated[list[Text], Field(max_length=MAX_EMAILS)] | Text] = Field(
         default=None,
         description=f"A JSON list of emails or one comma-separated string (at most {MAX_EMAILS:,}); trimmed, lower-cased, "
         "deduplicated. When given, every other filter is ignored and known contacts are returned in list order, 50 per page.",
     )
-    start_date: Optional[str] = Field(
+    start_date: Optional[DateBound] = Field(
         default=None,
         description="Sessions (and matching conversions) at or after this time: YYYY-MM-DD (from the start of that UTC day) "
         "or an ISO 8601 instant (UTC when it has no zone).",
         examples=["2025-07-01", "2025-07-01T23:59:59Z"],
     )
-    end_date: Optional[str] = Field(
+    end_date: Optional[DateBound] = Field(
         default=None,
         description="Sessions (and matching conversions) at or before this time: YYYY-MM-DD (to the end of that UTC day) "
         "or an ISO 8601 instant. Must not be before `start_date`.",
         examples=["2025-07-31", "2025-07-31T23:59:59Z"],
     )
-    conversion_page: Optional[str] = _filter("Page URL of a conversion of the contact in the matching session.")
-    meta_type: Optional[str] = _filter("Conversion type (e.g. hubspot_form, custom, html_form) of a conversion in the session.")
-    meta_id: Optional[str] = _filter("Conversion id (e.g. a HubSpot form id) of a conversion in the session.")
-    source: Optional[str] = _filter("Traffic source of the session (utm_source, else the referrer's domain, e.g. google.com).")
-    medium: Optional[str] = _filter("Traffic medium of the session (utm_medium, else derived, e.g. cpc, organic).")
-    campaign: Optional[str] = _filter("UTM campaign of the session.")
-    content: Optional[str] = _filter("UTM content of the session.")
-    term: Optional[str] = _filter("UTM term of the session.")
-    landing_page: Optional[str] = _filter("Landing page URL of the session (e.g. https://example.com/pricing).")
+    conversion_page: Optional[Text] = _filter("Page URL of a conversion of the contact in the matching session.")
+    meta_type: Optional[Text] = _filter("Conversion type (e.g. hubspot_form, custom, html_form) of a conversion in the session.")
+    meta_id: Optional[Text] = _filter("Conversion id (e.g. a HubSpot form id) of a conversion in the session.")
+    source: Optional[Text] = _filter("Traffic source of the session (utm_source, else the referrer's domain, e.g. google.com).")
+    medium: Optional[Text] = _filter("Traffic medium of the session (utm_medium, else derived, e.g. cpc, organic).")
+    campaign: Optional[Text] = _filter("UTM campaign of the session.")
+    content: Optional[Text] = _filter("UTM content of the session.")
+    term: Optional[Text] = _filter("UTM term of the session.")
+    landing_page: Optional[Text] = _filter("Landing page URL of the session (e.g. https://example.com/pricing).")
     touch_scope: Optional[Literal[TOUCH_SCOPES]] = Field(
         default=None,
         description="Role the matching session must hold in the contact's journey: any (default), first, converting, "

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 from pipeline.settings import Settings
@@ -20,11 +21,14 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
-def _as_of(text: str) -> datetime:
+def _port(text: str) -> int:
     try:
-        return datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        port = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f'not a time ("YYYY-MM-DD HH:MM:SS"): {text!r}') from None
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port (1-65535): {text!r}")
+    return port
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -59,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     days = landing_days(settings.landing)
-    start = args.start or (days[0] if days else None)
+    start = args.start or (days[0] if days else None)  # a full refresh takes every day up to --end
     end = args.end or (days[-1] if days else None)
     if start is None or end is None:
         raise ValueError(f"no dt=YYYY-MM-DD partitions in {settings.landing}; give --start and --end")
@@ -68,20 +72,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     def report(result) -> None:
         f = result.figures
+        days = str(result.days[0]) if len(result.days) == 1 else f"{result.days[0]}..{result.days[-1]}"
         print(
-            f"{result.days[0]}  read {f['events_read']:>9,}  loaded {f['events_loaded']:>9,}  dup {f['events_duplicate']:>6,}  "
+            f"{days}  read {f['events_read']:>9,}  loaded {f['events_loaded']:>9,}  dup {f['events_duplicate']:>6,}  "
             f"quarantined {f['events_quarantined']:>5,}  bots {f['events_bot']:>6,}  sessions {f['sessions_written']:>8,}  "
             f"contacts {f['contacts_updated']:>7,}",
             flush=True,
         )
 
-    results = run_days(settings, start, end, full_refresh=args.full_refresh, on_done=report)
-    if args.full_refresh:
-        report(results[0])
+    run_days(settings, start, end, full_refresh=args.full_refresh, on_done=report)
     return 0
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:
+    from pipeline.query import parse_as_of
     from pipeline.reader import RequestError, query_contacts
 
     settings = _settings(args)
@@ -92,7 +96,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
         print(json.dumps({"error": f"request is not valid JSON: {exc.msg}", "field": None}))
         return EXIT_BAD_REQUEST
     try:
-        response = query_contacts(settings, request, as_of=args.as_of)
+        response = query_contacts(settings, request, as_of=parse_as_of(args.as_of))
     except RequestError as exc:
         print(json.dumps({"error": exc.message, "field": exc.field}))
         return EXIT_BAD_REQUEST
@@ -184,20 +188,20 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--warehouse", help="SQLAlchemy URL (default: settings / CONTACTS_WAREHOUSE_URL)")
     run.add_argument("--start", type=_day, help="first load day (default: the first partition)")
     run.add_argument("--end", type=_day, help="last load day (default: the last partition)")
-    run.add_argument("--full-refresh", action="store_true", help="rebuild everything from the landing partitions in range")
+    run.add_argument("--full-refresh", action="store_true", help="rebuild everything from every landing partition up to --end")
     run.add_argument("--buckets", type=int, help="hash buckets of visitors and contacts")
     run.set_defaults(func=cmd_run)
 
     contacts = commands.add_parser("contacts", help="answer a /contacts query (JSON in, JSON out)")
     contacts.add_argument("request", nargs="?", help="the request JSON, or - (default) to read it from stdin")
     contacts.add_argument("--warehouse", help="SQLAlchemy URL")
-    contacts.add_argument("--as-of", type=_as_of, help='"YYYY-MM-DD HH:MM:SS" UTC for days_since_last_conversion (default: now)')
+    contacts.add_argument("--as-of", help='"YYYY-MM-DD HH:MM:SS" UTC (or ISO 8601) for days_since_last_conversion (default: now)')
     contacts.set_defaults(func=cmd_contacts)
 
     serve = commands.add_parser("serve", help="serve the HTTP API (POST /api/v1/contacts, /docs, /healthz)")
     serve.add_argument("--warehouse", help="SQLAlchemy URL (read-only access)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
     serve.set_defaults(func=cmd_serve)
 
     keys = commands.add_parser("keys", help="API keys: create NAME, list, revoke NAME")
@@ -250,6 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `… | head` stopped reading: not an error, and nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user; the run row keeps the detail
         print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
         return EXIT_ERROR

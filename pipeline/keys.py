@@ -85,6 +85,7 @@ def create_key(settings: Settings, name: str) -> str:
 def list_keys(settings: Settings) -> list[KeyInfo]:
     """Every key, oldest first, revoked ones included."""
     engine = get_engine(settings.warehouse_url)
+    create_tables(engine)  # a warehouse no run has written to yet simply has no keys
     columns = (t.api_keys.c.name, t.api_keys.c.created_at, t.api_keys.c.last_used_at, t.api_keys.c.revoked_at)
 
     def read() -> list[KeyInfo]:
@@ -98,6 +99,7 @@ def list_keys(settings: Settings) -> list[KeyInfo]:
 def revoke_key(settings: Settings, name: str) -> tuple[datetime, bool]:
     """Revoke a key by name; returns when it was revoked and whether this call did it (revoking twice is fine)."""
     engine = get_engine(settings.warehouse_url)
+    create_tables(engine)
     name = name.strip()
 
     def revoke() -> tuple[datetime, bool]:

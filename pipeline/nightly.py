@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from pipeline.events import landing_days
 from pipeline.lock import this_process
 from pipeline.publish import publish
 from pipeline.quality import check_run
@@ -58,10 +59,25 @@ def run_interval(settings: Settings, days: list[date], *, full_refresh: bool = F
     return RunResult(run_id, days, run_steps(settings, run_id))
 
 
+def full_refresh_days(settings: Settings, start: date, end: date) -> list[date]:
+    """A full refresh rebuilds everything from the landing data (SPEC §9): every partition up to `end`.
+
+    A later `start` would publish a warehouse without the earlier days, so it is refused, not obeyed.
+    """
+    days = [day for day in landing_days(settings.landing) if day <= end] or days_between(start, end)
+    if start > days[0]:
+        raise ValueError(
+            f"a full refresh rebuilds from the first landing day ({days[0]}); drop --start, or run {start}..{end} without --full-refresh"
+        )
+    return days
+
+
 def run_days(settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None) -> list[RunResult]:
-    """One run per load day in order (a backfill), or one full-refresh run over the whole range."""
+    """One run per load day in order (a backfill), or one full-refresh run over every landing day up to `end`."""
     if full_refresh:
-        results = [run_interval(settings, days_between(start, end), full_refresh=True)]
+        results = [run_interval(settings, full_refresh_days(settings, start, end), full_refresh=True)]
+        if on_done:
+            on_done(results[-1])
     else:
         results = []
         for day in days_between(start, end):

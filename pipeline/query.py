@@ -94,15 +94,30 @@ def parse_bound(text: str, name: str, *, upper: bool) -> datetime:
         day = date.fromisoformat(value)  # any ISO 8601 date without a time (2025-07-01, 20250701)
     except ValueError:
         day = None
-    if day is not None:
-        return datetime.combine(day + timedelta(days=1) if upper else day, time())
     try:
-        instant = datetime.fromisoformat(value.replace("z", "Z"))
+        instant = datetime.combine(day, time()) if day is not None else datetime.fromisoformat(value.replace("z", "Z"))
     except ValueError:
         raise RequestError(f"{name} is not a date (YYYY-MM-DD) or an ISO 8601 timestamp: {text!r}", name) from None
-    if instant.tzinfo is not None:
-        instant = instant.astimezone(timezone.utc).replace(tzinfo=None)
-    return instant + timedelta(microseconds=1) if upper else instant
+    try:  # a bound past the ends of the calendar (9999-12-31, 0001-01-01T00:00+05:00) is simply no bound
+        if instant.tzinfo is not None:
+            instant = instant.astimezone(timezone.utc).replace(tzinfo=None)
+        return instant + (timedelta(days=1) if day is not None else timedelta(microseconds=1)) if upper else instant
+    except OverflowError:
+        return datetime.max if upper else datetime.min
+
+
+AS_OF_FORMAT = '"YYYY-MM-DD HH:MM:SS" (UTC) or an ISO 8601 instant'
+
+
+def parse_as_of(text: str | None) -> datetime | None:
+    """The reference time of `days_since_last_conversion` (CLI `--as-of`, API `?as_of=`) as a naive UTC time."""
+    if text is None:
+        return None
+    try:
+        as_of = datetime.fromisoformat(text.strip().replace("z", "Z"))
+        return as_of.astimezone(timezone.utc).replace(tzinfo=None) if as_of.tzinfo else as_of
+    except (ValueError, OverflowError):
+        raise RequestError(f"as_of must be {AS_OF_FORMAT}: {text[:100]!r}", "as_of") from None
 
 
 def normalise_emails(emails: list[str] | str) -> tuple[str, ...]:

@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, and_, exists, func, or_, select, tuple_
+from sqlalchemy import Connection, Engine, and_, exists, func, make_url, or_, select, tuple_
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from pipeline import tables as t
 from pipeline.query import ContactsQuery, RequestError, parse_request  # noqa: F401 - RequestError re-exported
 from pipeline.settings import Settings
-from pipeline.warehouse import read_only_engine
+from pipeline.warehouse import WarehouseError, read_only_engine
 
 PAGE_SIZE = 50
 NO_MATCH = {"message": "No contacts found for the given parameters."}
@@ -182,5 +183,11 @@ def query_contacts(settings: Settings, request: object, *, as_of: datetime | Non
     as_of = as_of or datetime.now(timezone.utc)
     if as_of.tzinfo is not None:  # naive means UTC; an aware time is converted, not relabelled
         as_of = as_of.astimezone(timezone.utc).replace(tzinfo=None)
-    with snapshot(read_only_engine(settings.warehouse_url)) as conn:
-        return answer(conn, query, as_of)
+    try:
+        with snapshot(read_only_engine(settings.warehouse_url)) as conn:
+            return answer(conn, query, as_of)
+    except (OperationalError, ProgrammingError) as exc:  # no file, no tables yet, server down
+        where = make_url(settings.warehouse_url).render_as_string(hide_password=True)
+        raise WarehouseError(
+            f"cannot read the warehouse {where} (has `python -m pipeline run` published to it?): {str(exc.orig or exc).splitlines()[0]}"
+        ) from None

@@ -54,7 +54,8 @@ class Settings(BaseSettings):
         default="contacts-suppression-v1", description="Salt for the hashes of erased emails (right to erasure)."
     )
     api_rate_limit_per_minute: int = Field(
-        default=120, ge=1, description="HTTP API: requests per minute per API key (token bucket; bursts up to this many)."
+        default=6000, ge=1, description="HTTP API: requests per minute per API key (token bucket; bursts up to this many). "
+        "A flood guard: the default lets a client page through everything at full speed.",
     )
     api_max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="HTTP API: largest request body accepted; bigger ones get 413 unread."

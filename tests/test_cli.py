@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from datetime import date
@@ -34,11 +35,15 @@ def test_help_lists_the_commands():
         (["run", "--warehouse", "mysql://x/y", "--start", "2025-03-01", "--end", "2025-03-01"], "unsupported warehouse URL"),
         (["run", "--warehouse", "postgresql+psycopg://nobody@127.0.0.1:1/none", "--landing", "{landing}", "--start", "2025-03-01", "--end", "2025-03-01"], "cannot open warehouse"),
         (["run", "--landing", "{landing}", "--start", "2025-03-02", "--end", "2025-03-01"], "before --start"),
+        (["serve", "--port", "70000"], "not a TCP port (1-65535)"),
+        (["serve", "--port", "{busy}"], "cannot listen on 127.0.0.1:"),
     ],
 )
 def test_errors_are_one_clear_line_and_a_non_zero_exit(args, message, tmp_path):
     (tmp_path / "landing").mkdir()
-    result = cli(*[a.replace("{landing}", str(tmp_path / "landing")) for a in args], env={"CONTACTS_WORKSPACE": str(tmp_path / "runs")})
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        values = {"{landing}": str(tmp_path / "landing"), "{busy}": str(busy.getsockname()[1])}
+        result = cli(*[values.get(a, a) for a in args], env={"CONTACTS_WORKSPACE": str(tmp_path / "runs")})
     assert result.returncode != 0
     assert message in result.stderr and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
@@ -59,3 +64,21 @@ def test_run_over_generated_data_adds_up(settings, tmp_path):
     assert len(table(settings, "events")) == summary.events
     assert runs["events_bot"].sum() == summary.bot_events
     assert len(table(settings, "contacts")) > 0 and (runs["status"] == "success").all()
+
+
+def test_full_refresh_rebuilds_from_every_landing_day(settings):
+    """SPEC §9: a full refresh rebuilds everything; a range starting after the first day would drop data."""
+    generate_landing(settings.landing, visitors=150, days=3, start=date(2025, 3, 1), seed=5)
+    env = {"CONTACTS_WORKSPACE": str(settings.workspace)}
+    base = ("run", "--landing", str(settings.landing), "--warehouse", settings.warehouse_url)
+    assert cli(*base, env=env).returncode == 0
+    events = len(table(settings, "events"))
+
+    refused = cli(*base, "--full-refresh", "--start", "2025-03-02", "--end", "2025-03-03", env=env)
+    assert refused.returncode == 1 and "rebuilds from the first landing day (2025-03-01)" in refused.stderr
+    assert len(table(settings, "events")) == events
+
+    rebuilt = cli(*base, "--full-refresh", "--end", "2025-03-03", env=env)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert rebuilt.stdout.startswith("2025-03-01..2025-03-03  read") and len(rebuilt.stdout.strip().splitlines()) == 1
+    assert len(table(settings, "events")) == events

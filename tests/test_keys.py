@@ -179,4 +179,11 @@ def test_cli_revoke_says_when(settings, capsys):
 def test_cli_list_on_an_unreachable_warehouse_is_one_line(capsys):
     code, out, err = cli(capsys, "keys", "list", "--warehouse", "postgresql+psycopg://nobody@127.0.0.1:1/none")
     assert (code, out) == (1, "")
-    assert err.startswith("error: cannot list the keys:") and err.count("\n") == 1
+    assert err.startswith("error: cannot open warehouse postgresql+psycopg://nobody@127.0.0.1:1/none") and err.count("\n") == 1
+
+
+def test_cli_list_and_revoke_on_a_warehouse_no_run_has_written(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    assert cli(capsys, "keys", "list", "--warehouse", url)[:2] == (0, "no API keys (create one with: python -m pipeline keys create NAME)\n")
+    code, _, err = cli(capsys, "keys", "revoke", "crm", "--warehouse", url)
+    assert (code, err) == (1, "error: no API key named 'crm'\n")

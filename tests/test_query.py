@@ -175,6 +175,20 @@ def test_timestamp_without_a_zone_is_utc():
     assert covers(query, "2025-07-01 11:00:00") and not covers(query, "2025-07-01 11:00:01")
 
 
+@pytest.mark.parametrize(
+    "request_",
+    [
+        {"end_date": "9999-12-31"},
+        {"end_date": "9999-12-31T23:59:59.999999Z"},
+        {"end_date": "9999-12-31T23:59:59-05:00"},
+        {"start_date": "0001-01-01T00:00:00+05:00"},
+    ],
+)
+def test_bounds_past_the_ends_of_the_calendar_are_no_bound(request_):
+    query = parse_request(request_)
+    assert covers(query, "2025-07-01 00:00:00") and covers(query, "0001-01-01 05:00:00")
+
+
 def test_basic_format_date_is_a_whole_day_too():
     query = parse_request({"start_date": "20250701", "end_date": "20250701"})
     assert covers(query, "2025-07-01 00:00:00") and covers(query, "2025-07-01 23:59:59")

@@ -562,6 +562,20 @@ def test_cli_prints_the_response(hand):
     assert list(json.loads(done.stdout)["contacts"][0]["summary"]) == SUMMARY_KEYS
 
 
+def test_cli_as_of_takes_iso_8601_and_a_bad_one_is_a_bad_request(hand):
+    request = json.dumps({"emails": [ALICE]})
+    iso = cli(hand, "--as-of", "2025-07-10T14:00:00+02:00", request)
+    assert json.loads(iso.stdout) == ask(hand, {"emails": [ALICE]})
+    bad = cli(hand, "--as-of", "next tuesday", request)
+    assert bad.returncode == 2 and json.loads(bad.stdout)["field"] == "as_of"
+
+
+def test_cli_on_a_missing_warehouse_is_one_line(tmp_path):
+    done = cli(Settings(warehouse_url=f"sqlite:///{tmp_path / 'none.db'}"), "{}")
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("error: cannot read the warehouse sqlite:///") and done.stderr.count("\n") == 1
+
+
 def test_cli_no_match(hand):
     done = cli(hand, '{"source": "nowhere"}')
     assert (done.returncode, json.loads(done.stdout)) == (0, NO_MATCH)
