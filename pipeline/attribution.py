@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 
 from pipeline.channels import default_channel, source_category
 from pipeline.pages import gc_paused, split_page_url
-from pipeline.referrers import CATEGORIES, referrer_facts, registered_domain
+from pipeline.referrers import CATEGORIES, ascii_host, referrer_facts, registered_domain
 from pipeline.settings import Settings
 
 __all__ = ["attribute_events", "campaign_key", "campaign_params", "registered_domain"]
@@ -190,7 +190,8 @@ def attribute_events(events: pd.DataFrame, settings: Settings) -> pd.DataFrame:
         pages = _page_facts(np.asarray(page_urls, dtype=object))
         refs = referrer_facts(np.asarray(referrers, dtype=object), settings)
 
-    domain_codes, _ = pd.factorize(np.concatenate([pages["domain"], refs["source"]]))
+    domains = np.concatenate([pages["domain"], refs["source"]])
+    domain_codes, _ = pd.factorize(np.array([ascii_host(d) if d else d for d in domains], dtype=object))  # IDN = punycode
     page_domain, ref_domain = domain_codes[: len(pages["domain"])], domain_codes[len(pages["domain"]) :]
     has_referrer = ~refs["blocked"][referrer_index] & (ref_domain[referrer_index] != page_domain[page_index])
     everywhere = np.ones(len(events), dtype=bool)

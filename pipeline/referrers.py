@@ -64,12 +64,11 @@ def registered_domain(host: str) -> str | None:
         return host
     except ValueError:
         pass
-    host = ascii_host(host)
-    return _PSL.privatesuffix(host) or host
+    return _PSL.privatesuffix(host) or host  # IDN hosts keep the form they came in (PSL test-suite convention)
 
 
 def ascii_host(host: str) -> str:
-    """An internationalised host in its ASCII (punycode) form, as browsers send it; `bücher.de` = `xn--bcher-kva.de`."""
+    """An internationalised host in its ASCII (punycode) form, for comparing: `bücher.de` is `xn--bcher-kva.de`."""
     if host.isascii():
         return host
     try:

@@ -242,7 +242,8 @@ MORE_REFERRERS = [
      "referral", "Referral", "none"),
     ("google-url-redirect", "https://www.google.com/url?q=https://www.mysite.com/&sa=t", "google.com", "organic",
      "Organic Search", "none"),
-    ("idn-host", "https://bücher.example/", "xn--bcher-kva.example", "referral", "Referral", "none"),
+    ("idn-host-keeps-its-form", "https://bücher.example/", "bücher.example", "referral", "Referral", "none"),
+    ("punycode-host-keeps-its-form", "https://xn--bcher-kva.example/", "xn--bcher-kva.example", "referral", "Referral", "none"),
 ]  # fmt: skip
 ALL_REFERRERS = REFERRERS + MORE_REFERRERS
 
