@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as csv
 from sqlalchemy import (
     URL,
