@@ -39,37 +39,39 @@ def json_decimal(units: pd.Series, decimals: int) -> pd.Series:
     return (whole + np.where(digits == "", "", "." + digits)).astype("str")
 
 
+def json_members(*pairs: tuple[str, pd.Series]) -> pd.Series:
+    """JSON object members `"key":value,…` from (key, JSON literals) pairs, in the given order."""
+    text = None
+    for key, literals in pairs:
+        member = json.dumps(key) + ":" + literals
+        text = member if text is None else text + "," + member
+    return text
+
+
 def _conversion_part(journey: pd.DataFrame) -> pd.Series:
-    part = (
-        ',"conversion":{"email":' + json_text(journey["email"])
-        + ',"timestamp":' + json_stamps(journey["conversion_timestamp"])
-        + ',"conversion_page":' + json_text(journey["conversion_page"])
-        + ',"previous_page":' + json_text(journey["previous_page"])
-        + ',"conversion_meta":{"type":' + json_text(journey["conversion_type"])
-        + ',"id":' + json_text(journey["conversion_id"]) + "}}"
-    )
+    meta = json_members(("type", json_text(journey["conversion_type"])), ("id", json_text(journey["conversion_id"])))
+    part = ',"conversion":{' + json_members(
+        ("email", json_text(journey["email"])),
+        ("timestamp", json_stamps(journey["conversion_timestamp"])),
+        ("conversion_page", json_text(journey["conversion_page"])),
+        ("previous_page", json_text(journey["previous_page"])),
+        ("conversion_meta", "{" + meta + "}"),
+    ) + "}"
     return part.where(journey["is_converting"].astype(bool).to_numpy(), "")
 
 
 def _exit_part(journey: pd.DataFrame) -> pd.Series:
-    part = (
-        ',"exit":{"exit_page":' + json_text(journey["exit_page"])
-        + ',"previous_page":' + json_text(journey["exit_previous_page"])
-        + ',"timestamp":' + json_stamps(journey["exit_timestamp"]) + "}"
-    )
+    part = ',"exit":{' + json_members(
+        ("exit_page", json_text(journey["exit_page"])),
+        ("previous_page", json_text(journey["exit_previous_page"])),
+        ("timestamp", json_stamps(journey["exit_timestamp"])),
+    ) + "}"
     return part.where(journey["exit_page"].notna().to_numpy(), "")
 
 
 def session_objects(journey: pd.DataFrame) -> pd.Series:
     """One JSON object per journey row; `conversion` only where this contact converted, `exit` unless it ended on one."""
-    head = (
-        '{"timestamp":' + json_stamps(journey["timestamp"])
-        + ',"source":' + json_text(journey["source"])
-        + ',"medium":' + json_text(journey["medium"])
-        + ',"content":' + json_text(journey["content"])
-        + ',"campaign":' + json_text(journey["campaign"])
-        + ',"term":' + json_text(journey["term"])
-        + ',"landing_page":' + json_text(journey["landing_page"])
-    )
+    attribution = ("source", "medium", "content", "campaign", "term", "landing_page")  # the seed's key order
+    head = "{" + json_members(("timestamp", json_stamps(journey["timestamp"])), *((key, json_text(journey[key])) for key in attribution))
     tail = ',"session_duration":' + journey["session_duration"].astype("int64").astype(str) + "}"
     return (head + _conversion_part(journey) + _exit_part(journey) + tail).astype("str")

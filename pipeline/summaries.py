@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.journeys import json_decimal, json_stamps, json_text, session_objects
+from pipeline.journeys import json_decimal, json_members, json_stamps, json_text, session_objects
 
 
 def _joined(keys: pd.Series, items: pd.Series, emails: pd.Index) -> pd.Series:
@@ -51,10 +51,7 @@ def _interested_pages(journey: pd.DataFrame, conversions: pd.DataFrame, emails: 
         "previous_conversion_pages": page_counts(emails, conversions["email"], order, conversions["previous_page"]),
         "previous_exit_pages": page_counts(emails, exits["email"], exits["rank"], exits["exit_previous_page"]),
     }
-    text = pd.Series("{", index=emails, dtype="str")
-    for i, (name, items) in enumerate(parts.items()):
-        text = text + ("," if i else "") + f'"{name}":{{' + items + "}"
-    return text + "}"
+    return "{" + json_members(*((name, "{" + items + "}") for name, items in parts.items())) + "}"
 
 
 def _optional_decimal(units: pd.Series) -> pd.Series:
@@ -74,21 +71,21 @@ def summary_texts(*, journey: pd.DataFrame, conversions: pd.DataFrame, stats: pd
 
     last_rank = journey["email"].map(stats["total_sessions"]) - 1
     dates = _joined(conversions["email"], json_stamps(conversions["timestamp"]), emails)
-    return (
-        '{"total_sessions":' + stats["total_sessions"].astype(str)
-        + ',"total_conversions":' + stats["total_conversions"].astype(str)
-        + ',"conversion_rate_percent":' + json_decimal(stats["rate_units"], 2)
-        + ',"conversion_dates":[' + dates + "]"
-        + ',"days_since_last_conversion":null'
-        + ',"is_repeat_converter":' + stats["is_repeat_converter"].map({True: "true", False: "false"})
-        + ',"avg_days_between_conversions":' + _optional_decimal(stats["conversion_gap_units"])
-        + ',"avg_days_between_sessions":' + _optional_decimal(stats["session_gap_units"])
-        + ',"avg_session_duration_seconds":' + stats["avg_session_duration_seconds"].astype(str)
-        + ',"days_to_convert":' + stats["days_to_convert"].astype(str)
-        + ',"user_journey":[' + _joined(journey["email"], objects, emails) + "]"
-        + ',"interested_pages":' + _interested_pages(journey, conversions, emails)
-        + ',"first_touch":' + by_rank(journey["is_first"].to_numpy())
-        + ',"converting_touch":' + by_rank((journey["rank"] == journey["converting_rank"]).to_numpy())
-        + ',"recent_touch":' + by_rank((journey["rank"] == last_rank).to_numpy())
-        + "}"
-    ).astype("str")
+    summary = json_members(
+        ("total_sessions", stats["total_sessions"].astype(str)),
+        ("total_conversions", stats["total_conversions"].astype(str)),
+        ("conversion_rate_percent", json_decimal(stats["rate_units"], 2)),
+        ("conversion_dates", "[" + dates + "]"),
+        ("days_since_last_conversion", "null"),  # filled in by the reader from the query's as-of time
+        ("is_repeat_converter", stats["is_repeat_converter"].map({True: "true", False: "false"})),
+        ("avg_days_between_conversions", _optional_decimal(stats["conversion_gap_units"])),
+        ("avg_days_between_sessions", _optional_decimal(stats["session_gap_units"])),
+        ("avg_session_duration_seconds", stats["avg_session_duration_seconds"].astype(str)),
+        ("days_to_convert", stats["days_to_convert"].astype(str)),
+        ("user_journey", "[" + _joined(journey["email"], objects, emails) + "]"),
+        ("interested_pages", _interested_pages(journey, conversions, emails)),
+        ("first_touch", by_rank(journey["is_first"].to_numpy())),
+        ("converting_touch", by_rank((journey["rank"] == journey["converting_rank"]).to_numpy())),
+        ("recent_touch", by_rank((journey["rank"] == last_rank).to_numpy())),
+    )
+    return ("{" + summary + "}").astype("str")
