@@ -20,13 +20,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline import tables as t
-from pipeline.api_auth import ApiError, authenticated_key, error_response, one_line, on_warehouse
+from pipeline.api_auth import ApiError, authenticated_key, error_response, on_warehouse
 from pipeline.api_limits import BodyTooLarge, RateLimiter, read_capped_body
 from pipeline.api_models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
 from pipeline.query import AS_OF_FORMAT, RequestError, parse_as_of, parse_request
 from pipeline.reader import answer, snapshot
 from pipeline.settings import Settings
-from pipeline.warehouse import WarehouseError, ping, read_only_engine
+from pipeline.warehouse import WarehouseError, one_line, ping, read_only_engine
 
 log = logging.getLogger("pipeline.api")
 

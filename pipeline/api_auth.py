@@ -11,7 +11,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from sqlalchemy.exc import SQLAlchemyError
 
 from pipeline import keys
-from pipeline.warehouse import WarehouseError, get_engine
+from pipeline.warehouse import WarehouseError, get_engine, one_line
 
 log = logging.getLogger("pipeline.api")
 CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -33,12 +33,6 @@ class ApiError(Exception):
 def error_response(status: int, message: str, field: str | None = None, headers: dict | None = None) -> JSONResponse:
     """The one error shape of the API, the same the CLI prints for a bad request."""
     return JSONResponse({"error": message, "field": field}, status_code=status, headers=headers)
-
-
-def one_line(exc: BaseException) -> str:
-    """An exception's first line, bounded: driver errors carry SQL and parameters on later lines."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return text[:300]
 
 
 def on_warehouse(function, *args):

@@ -93,9 +93,6 @@ def _campaign_columns(url: list[int], name: list[str], raw: list[str], size: int
     return columns
 
 
-PAGE_FIELDS = ("page", "domain", "campaign_key", *UTM_FIELDS, "click_source")
-
-
 def _page_facts(urls: np.ndarray) -> dict[str, np.ndarray]:
     """Per distinct page URL (one parse each): normalised page, registered domain and campaign values."""
     pages, hosts, pair_url, pair_name, pair_raw = [], [], [], [], []

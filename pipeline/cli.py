@@ -236,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Parse, run, and turn every expected failure into one line on stderr."""
     from pipeline.events import LandingError
-    from pipeline.warehouse import WarehouseError
+    from pipeline.warehouse import WarehouseError, one_line
 
     from pydantic import ValidationError
 
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: setting {where}: {first['msg'].removeprefix('Value error, ')}", file=sys.stderr)
         return EXIT_ERROR
     except (LandingError, WarehouseError, ValueError, FileNotFoundError) as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -258,5 +258,5 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user; the run row keeps the detail
-        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR

@@ -46,12 +46,14 @@ def whole_days(later: pd.Series, earlier: pd.Series) -> pd.Series:
 
 
 def journey_frame(*, pairs: pd.DataFrame, sessions: pd.DataFrame, conversions: pd.DataFrame) -> pd.DataFrame:
-    """Journey rows in order with each contact's first conversion per session and the touch roles."""
+    """Journey rows in order with each contact's first conversion per session and the touch roles.
+
+    `conversions` come sorted by (email, timestamp, event_id), as `build_contacts` sorts them.
+    """
     journey = pairs.merge(sessions, on="session_id", how="inner")
     journey = journey.sort_values(["email", "timestamp", "session_id"], kind="stable").reset_index(drop=True)
     journey["rank"] = journey.groupby("email").cumcount()
-    conv = conversions.sort_values(["email", "timestamp", "event_id"], kind="stable")
-    first_in_session = conv.drop_duplicates(["email", "session_id"], keep="first")
+    first_in_session = conversions.drop_duplicates(["email", "session_id"], keep="first")  # sorted by build_contacts
     shown = first_in_session.rename(columns={"timestamp": "conversion_timestamp", "event_id": "conversion_event_id"})
     journey = journey.merge(
         shown[["email", "session_id", "conversion_event_id", "conversion_timestamp", "conversion_page", "previous_page", "conversion_type", "conversion_id"]],
@@ -59,7 +61,7 @@ def journey_frame(*, pairs: pd.DataFrame, sessions: pd.DataFrame, conversions: p
         how="left",
     )
     journey["is_converting"] = journey["conversion_event_id"].notna()
-    first_conv = conv.drop_duplicates("email", keep="first")[["email", "session_id"]]
+    first_conv = conversions.drop_duplicates("email", keep="first")[["email", "session_id"]]
     converting_rank = journey.merge(first_conv, on=["email", "session_id"]).set_index("email")["rank"]
     journey["converting_rank"] = journey["email"].map(converting_rank)
     journey["is_first"] = journey["rank"] == 0

@@ -62,9 +62,8 @@ def erase_suppressed(staged: StagedLines, hashes: set[str], settings: Settings) 
     return StagedLines(events[~erased].reset_index(drop=True), quarantine, staged.duplicates)
 
 
-def contact_events(conn: Connection, email: str) -> pd.DataFrame:
+def contact_events(conn: Connection, email: str, visitors: list[str]) -> pd.DataFrame:
     """The events to erase: the contact's conversions and everything of its own devices but others' conversions."""
-    visitors = read_where_in(conn, t.identities, "email", [email], ["anonymous_id"])["anonymous_id"]
     columns = ["event_id", "anonymous_id", "timestamp", "email"]
     own = read_where_in(conn, t.events, "anonymous_id", visitors, columns)
     own = own[own["email"].isna() | (own["email"] == email)]
@@ -96,8 +95,8 @@ def forget(settings: Settings, email: str) -> dict:
     engine = get_engine(settings.warehouse_url)
     create_tables(engine)
     with engine.connect() as conn:
-        doomed = contact_events(conn, email)
         visitors = read_where_in(conn, t.identities, "email", [email], ["anonymous_id"])["anonymous_id"].tolist()
+        doomed = contact_events(conn, email, visitors)
     today = date.today()
     run_id = start_run(settings, [], run_id=f"forget_{uuid.uuid4().hex[:12]}", interval=(today, today))
     workspace = Workspace(settings, run_id)

@@ -100,7 +100,7 @@ def generate_landing(out: Path, *, visitors: int = 2000, days: int = 7, start: d
 def _summary(out: Path, journeys: Journeys, load_day: np.ndarray, stories: list[StoryEvent], start_ms: int, *,
              n_duplicates: int, days: list[str], files: int, broken: list[BrokenLine]) -> GenerateSummary:
     """Counts of what was written, from the arrays rather than by re-reading the files."""
-    late = journeys.ts_ms // DAY_MS - start_ms // DAY_MS < load_day
+    late = _day_offset(journeys.ts_ms, start_ms) < load_day
     bot_agents = np.arange(len(site.AGENTS) + 1) >= len(site.HUMAN_AGENTS)
     bot_agents[-1] = False  # no user agent at all is not a bot
     events = len(journeys) + len(stories)
@@ -135,8 +135,8 @@ def _epoch_ms(day: date) -> int:
     return int(datetime(day.year, day.month, day.day, tzinfo=timezone.utc).timestamp()) * 1000
 
 
-def _day_offset(ts_ms: int, start_ms: int) -> int:
-    """UTC day of an instant relative to the window start."""
+def _day_offset(ts_ms, start_ms: int):
+    """UTC day of an instant (or an array of them) relative to the window start."""
     return ts_ms // DAY_MS - start_ms // DAY_MS
 
 
@@ -161,7 +161,7 @@ def _late_arrivals(rng: np.random.Generator, journeys: Journeys, start_ms: int, 
     cut = (rng.random(n_sessions) * size).astype(np.int32)  # 0: the whole session is late
     lag = rng.integers(1, 4, n_sessions, dtype=np.int16)
     s = journeys.session
-    ts_day = (journeys.ts_ms // DAY_MS - start_ms // DAY_MS).astype(np.int16)
+    ts_day = _day_offset(journeys.ts_ms, start_ms).astype(np.int16)
     delay = np.where(late[s] & (journeys.position >= cut[s]), lag[s], np.int16(0))
     load_day = np.clip(ts_day + delay, 0, n_days - 1).astype(np.int16)
     return load_day, journeys.ts_ms + (load_day - ts_day).astype(np.int64) * DAY_MS

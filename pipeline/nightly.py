@@ -74,14 +74,10 @@ def full_refresh_days(settings: Settings, start: date, end: date) -> list[date]:
 
 def run_days(settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None) -> list[RunResult]:
     """One run per load day in order (a backfill), or one full-refresh run over every landing day up to `end`."""
-    if full_refresh:
-        results = [run_interval(settings, full_refresh_days(settings, start, end), full_refresh=True)]
+    intervals = [full_refresh_days(settings, start, end)] if full_refresh else [[day] for day in days_between(start, end)]
+    results = []
+    for days in intervals:
+        results.append(run_interval(settings, days, full_refresh=full_refresh))
         if on_done:
             on_done(results[-1])
-    else:
-        results = []
-        for day in days_between(start, end):
-            results.append(run_interval(settings, [day]))
-            if on_done:
-                on_done(results[-1])
     return results

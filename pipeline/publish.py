@@ -15,7 +15,7 @@ from pipeline import tables as t
 from pipeline.erasure import erase_in_transaction
 from pipeline.runs import current_version, utc_now
 from pipeline.settings import Settings
-from pipeline.warehouse import delete_where_in, get_engine, insert_frame, read_where_in, transaction
+from pipeline.warehouse import IN_CHUNK, delete_where_in, get_engine, insert_frame, read_where_in, transaction
 from pipeline.workspace import RunPlan, Workspace
 
 class StaleRunError(RuntimeError):
@@ -27,16 +27,17 @@ def _replace_rows(conn: Connection, workspace: Workspace, plan: RunPlan) -> dict
     n = plan.buckets
     changes = workspace.read("changes")
     touched = workspace.read_buckets("contact_deletes", n)["email"]
-    if plan.full_refresh:
+    if plan.full_refresh:  # everything is rebuilt: no need to delete by key
         for table in reversed(t.PUBLISHED_TABLES):
             conn.execute(table.delete())
-    delete_where_in(conn, t.events, "event_id", workspace.read("event_deletes")["event_id"])
-    conn.execute(t.quarantined_events.delete().where(t.quarantined_events.c.load_date.in_(plan.days)))
-    delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
-    delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
-    delete_where_in(conn, t.identities, "anonymous_id", changes["anonymous_id"])
-    delete_where_in(conn, t.contact_sessions, "email", touched)
-    delete_where_in(conn, t.contacts, "email", touched)
+    else:
+        delete_where_in(conn, t.events, "event_id", workspace.read("event_deletes")["event_id"])
+        conn.execute(t.quarantined_events.delete().where(t.quarantined_events.c.load_date.in_(plan.days)))
+        delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
+        delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
+        delete_where_in(conn, t.identities, "anonymous_id", changes["anonymous_id"])
+        delete_where_in(conn, t.contact_sessions, "email", touched)
+        delete_where_in(conn, t.contacts, "email", touched)
     for bucket in range(n):  # one bucket in memory at a time
         insert_frame(conn, t.events, workspace.read(f"events-{bucket}"))
     insert_frame(conn, t.quarantined_events, workspace.read("quarantine"))
@@ -61,12 +62,10 @@ def _record_history(conn: Connection, contacts: pd.DataFrame, touched: pd.Series
     emails = pd.Index(touched.unique())
     changed = [e for e in emails if before.get(e) != after.get(e)]
     closing = [e for e in changed if e in before.index]
-    for start in range(0, len(closing), 5000):
-        chunk = closing[start : start + 5000]
+    for start in range(0, len(closing), IN_CHUNK):
+        chunk = closing[start : start + IN_CHUNK]
         conn.execute(update(h).where(and_(h.c.email.in_(chunk), h.c.valid_to.is_(None))).values(valid_to=now))
-    opened = contacts[contacts["email"].isin(changed)]
-    opened = opened.assign(valid_from=now, run_id=plan.run_id)
-    insert_frame(conn, h, opened[[c for c in opened.columns if c in h.c]])
+    insert_frame(conn, h, contacts[contacts["email"].isin(changed)].assign(valid_from=now))  # run_id set by the caller
 
 
 def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> dict:
@@ -87,11 +86,10 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
         manifest = workspace.read("manifest").assign(run_id=run_id)
         insert_frame(conn, t.run_manifest, manifest)
         figures = {**plan.stats, **written}
-        validation = workspace.read_json("validation") if (workspace.root / "validation.json").exists() else None
         conn.execute(
             update(t.pipeline_runs)
             .where(t.pipeline_runs.c.run_id == run_id)
-            .values(status="success", finished_at=utc_now(), validation=None if validation is None else str(validation.get("summary")), **figures)
+            .values(status="success", finished_at=utc_now(), validation=workspace.validation_summary(), **figures)
         )
         conn.execute(
             update(t.warehouse_state).where(t.warehouse_state.c.id == 1).values(version=version + 1, published_at=utc_now(), run_id=run_id)

@@ -178,7 +178,7 @@ def referrer_facts(referrers: np.ndarray, settings: Settings) -> dict[str, np.nd
             continue
         source = parsed.key if parsed.is_app else registered_domain(parsed.key)
         blocked = matches_domain(parsed.key.lower(), settings.referral_exclusions) or (
-            not parsed.is_app and (source in settings.own_domains or matches_domain(parsed.key, settings.own_domains))
+            not parsed.is_app and matches_domain(parsed.key, settings.own_domains)  # covers its registered domain too
         )
         klass = (lookup_app(parsed.key) if parsed.is_app else lookup_host(parsed.key)) or UNKNOWN_SITE
         term = query_value(parsed.query, klass.query_params) if klass.name == "search" else None

@@ -6,7 +6,6 @@ CLI exactly as the DAG does, one load day after another.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import date, datetime, timezone
 
@@ -83,8 +82,7 @@ def start_run(
 def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> None:
     """Mark the run failed with a one-line reason and give the lock back; the published tables are untouched."""
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
-    checked = Workspace(settings, run_id).root / "validation.json"
-    validation = json.loads(checked.read_text()).get("summary") if checked.exists() else None
+    validation = Workspace(settings, run_id).validation_summary()
     engine = get_engine(settings.warehouse_url)
     with transaction(engine) as conn:
         conn.execute(

@@ -163,7 +163,6 @@ CONVERSION_KINDS: tuple[ConversionKind, ...] = (
     ConversionKind("fitting", 0.15, ("/stores", "/stores/book-fitting"), "/stores/book-fitting", "hubspot_form",
                    "a91c-1177-5b20e4-00413"),
 )
-NEWSLETTER_KIND = 2
 
 HUMAN_AGENTS: tuple[tuple[str, float], ...] = (
     ("Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36", 0.26),

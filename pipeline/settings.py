@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 
 from pydantic import Field, field_validator
@@ -72,9 +71,3 @@ class Settings(BaseSettings):
         if not url.startswith(("sqlite", "postgresql")):
             raise ValueError(f"unsupported warehouse URL {url!r}: use sqlite:///path.db or postgresql+psycopg://...")
         return url
-
-
-@lru_cache(maxsize=1)
-def default_settings() -> Settings:
-    """The settings of this process, read once from the environment."""
-    return Settings()

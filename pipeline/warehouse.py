@@ -37,6 +37,12 @@ from pipeline.tables import metadata
 IN_CHUNK = 5000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's first line, bounded: driver errors carry SQL and parameters on later lines."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:300]
+
+
 class WarehouseError(RuntimeError):
     """The warehouse cannot be reached or used; the message is one line for the user."""
 

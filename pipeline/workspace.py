@@ -95,14 +95,16 @@ class Workspace:
     def read_buckets(self, prefix: str, buckets: int) -> pd.DataFrame:
         """Concatenate the per-bucket outputs of one step."""
         frames = [self.read(f"{prefix}-{b}") for b in range(buckets)]
-        frames = [f for f in frames if len(f)]
-        if frames:
-            return pd.concat(frames, ignore_index=True)
-        return self.read(f"{prefix}-0")
+        filled = [f for f in frames if len(f)]
+        return pd.concat(filled, ignore_index=True) if filled else frames[0]
 
     def write_json(self, name: str, data: dict) -> None:
         self.create()
         (self.root / f"{name}.json").write_text(json.dumps(data, indent=2, default=str))
+
+    def validation_summary(self) -> str | None:
+        """The quality check's one-line summary, or None when the run did not get that far."""
+        return self.read_json("validation").get("summary") if (self.root / "validation.json").exists() else None
 
     def read_json(self, name: str) -> dict:
         return json.loads((self.root / f"{name}.json").read_text())
