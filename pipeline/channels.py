@@ -6,7 +6,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 
-from pipeline.referrers import CLASS_CATEGORY, ga4_source_categories, lookup_host, registered_domain
+from pipeline.referrers import ga4_source_categories, lookup_host, public_suffix
 
 PAID_MEDIUM = re.compile(r"^(.*cp.*|ppc|retargeting|paid.*)$", re.S)
 SHOPPING_CAMPAIGN = re.compile(r"^(.*(([^a-df-z]|^)shop|shopping).*)$", re.S)
@@ -17,33 +17,37 @@ SOCIAL_MEDIUMS = frozenset({"social", "social-network", "social-media", "sm", "s
 REFERRAL_MEDIUMS = frozenset({"referral", "app", "link"})
 EMAIL_TAGS = frozenset({"email", "e-mail", "e_mail", "e mail"})
 
-# Bare source names that GA4's sheet lacks, from Plausible's @custom_source_categories
-# (plausible/analytics lib/plausible/ingestion/acquisition.ex), plus a few obvious aliases.
-EXTRA_SOURCE_CATEGORIES = {
-    "chatgpt": "AI", "claude": "AI", "perplexity": "AI", "phind": "AI", "deepseek": "AI", "copilot": "AI",
-    "grok": "AI", "gemini": "AI", "google gemini": "AI", "openai": "AI",
-    "github": "SOCIAL", "slack": "SOCIAL", "telegram": "SOCIAL", "discord": "SOCIAL", "bluesky": "SOCIAL",
-    "mastodon": "SOCIAL", "threads": "SOCIAL", "microsoft teams": "SOCIAL", "hacker news": "SOCIAL",
-    "vkontakte": "SOCIAL", "producthunt": "SOCIAL", "x": "SOCIAL", "x (twitter)": "SOCIAL",
-    "ecosia": "SEARCH", "brave": "SEARCH", "sogou": "SEARCH", "yahoo!": "SEARCH", "temu.com": "SHOPPING",
-}  # fmt: skip
+# Chatbot names GA4's sheet lacks, from Plausible's @custom_source_categories (plausible/analytics
+# lib/plausible/ingestion/acquisition.ex): SPEC section 5 adds Plausible's AI Assistants channel, and
+# chatbots tag their links (`utm_source=chatgpt.com`). Every other tagged source goes by GA4's sheet alone.
+AI_SOURCE_NAMES = frozenset({
+    "chatgpt", "claude", "perplexity", "phind", "deepseek", "copilot", "grok", "gemini", "google gemini", "openai",
+})  # fmt: skip
 
 
 @lru_cache(maxsize=1 << 14)
 def source_category(source: str) -> str | None:
-    """Category of a tagged (UTM or click-id) source: GA4's list by its exact value, then the host's class in
-    the referrer table, then GA4's list by its name without the public suffix (`amazon.de` → `amazon`)."""
+    """Category of a tagged (UTM or click-id) source, as SPEC section 5 says: GA4's list by the value, then
+    by the name without the public suffix (`google.com` → `google`, `amazon.de` → `amazon`; `mail.google.com`
+    → `mail.google`, not in the list). Chatbots (a name above, or a host the referrer table classes as an AI
+    assistant) are AI, for the AI Assistants channel."""
     value = (source or "").strip().lower()
     names = ga4_source_categories()
-    if value in names or value in EXTRA_SOURCE_CATEGORIES:
-        return names.get(value) or EXTRA_SOURCE_CATEGORIES[value]
+    if value in names:
+        return names[value]
+    if value in AI_SOURCE_NAMES:
+        return "AI"
     if "." not in value or " " in value:
         return None
     klass = lookup_host(value)
-    if klass is not None:
-        return CLASS_CATEGORY.get(klass.name)
-    name = (registered_domain(value) or value).split(".", 1)[0]
-    return names.get(name) or EXTRA_SOURCE_CATEGORIES.get(name)
+    if klass is not None and klass.name == "ai":
+        return "AI"
+    return names.get(_without_public_suffix(value))
+
+
+def _without_public_suffix(host: str) -> str:
+    suffix = public_suffix(host)
+    return host[: -len(suffix) - 1] if suffix and host.endswith("." + suffix) else host
 
 
 Rule = Callable[[str, str, str, str], bool]

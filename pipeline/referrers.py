@@ -67,6 +67,12 @@ def registered_domain(host: str) -> str | None:
     return _PSL.privatesuffix(host) or host  # IDN hosts keep the form they came in (PSL test-suite convention)
 
 
+@lru_cache(maxsize=1 << 12)
+def public_suffix(host: str) -> str | None:
+    """The public suffix of a host (private section included: `github.io`), or None when it has none."""
+    return _PSL.publicsuffix(host.strip().lower().rstrip("."))
+
+
 def ascii_host(host: str) -> str:
     """An internationalised host in its ASCII (punycode) form, for comparing: `bücher.de` is `xn--bcher-kva.de`."""
     if host.isascii():

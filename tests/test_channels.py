@@ -117,7 +117,7 @@ def test_ai_campaign_shopping_wins_over_ai():
         pytest.param("Google", "SEARCH", id="ga4-name-case"),
         pytest.param("google.com", "SEARCH", id="host-in-referrer-table"),
         pytest.param("google.co.uk", "SEARCH", id="google-country"),
-        pytest.param("news.google.co.uk", "SEARCH", id="google-news-host"),
+        pytest.param("news.google.co.uk", None, id="name-without-suffix-is-news.google"),
         pytest.param("bing.com", "SEARCH", id="bing-host"),
         pytest.param("duckduckgo", "SEARCH", id="duckduckgo-name"),
         pytest.param("facebook", "SOCIAL", id="facebook-name"),
@@ -127,7 +127,12 @@ def test_ai_campaign_shopping_wins_over_ai():
         pytest.param("Google Shopping", "SHOPPING", id="google-shopping-name"),
         pytest.param("IGShopping", "SHOPPING", id="igshopping"),
         pytest.param("amazon.de", "SHOPPING", id="name-without-suffix"),
-        pytest.param("shop.ebay.fr", "SHOPPING", id="subdomain-name-without-suffix"),
+        pytest.param("shop.ebay.fr", None, id="subdomain-keeps-its-labels"),
+        pytest.param("ebay.fr", "SHOPPING", id="ebay-country"),
+        pytest.param("github.com", None, id="not-in-ga4-list"),
+        pytest.param("github", None, id="plausible-only-name"),
+        pytest.param("x", None, id="x-not-in-ga4-list"),
+        pytest.param("claude.ai", "AI", id="chatbot-host-from-referrer-table"),
         pytest.param("chatgpt.com", "AI", id="chatgpt-host"),
         pytest.param("chatgpt", "AI", id="chatgpt-name"),
         pytest.param("perplexity", "AI", id="perplexity-name"),
@@ -145,3 +150,18 @@ def test_ai_campaign_shopping_wins_over_ai():
 )
 def test_source_category(source, expected):
     assert source_category(source) == expected
+
+
+@pytest.mark.parametrize(
+    ("source", "medium", "expected"),
+    [
+        pytest.param("github.com", "referral", "Referral", id="github-referral"),
+        pytest.param("x", "cpc", "Paid Other", id="x-cpc"),
+        pytest.param("slack", "none", "Unassigned", id="slack-untagged-medium"),
+        pytest.param("chatgpt.com", "referral", "AI Assistants", id="chatgpt-tagged-link"),
+        pytest.param("mail.google.com", "email", "Email", id="webmail-tagged-email"),
+    ],
+)
+def test_tagged_sources_follow_ga4_list(source, medium, expected):
+    """SPEC 5: a UTM source is looked up in GA4's list (value, then name without the public suffix)."""
+    assert default_channel(source, medium, "none", source_category(source)) == expected
