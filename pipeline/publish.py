@@ -7,6 +7,8 @@ run started from, so a run computed on a stale state fails instead of overwritin
 
 from __future__ import annotations
 
+from functools import partial
+
 import pandas as pd
 from sqlalchemy import Connection, and_, update
 
@@ -15,41 +17,40 @@ from pipeline import tables as t
 from pipeline.erasure import erase_in_transaction
 from pipeline.runs import current_version, utc_now
 from pipeline.settings import Settings
-from pipeline.warehouse import IN_CHUNK, delete_where_in, get_engine, insert_frame, read_where_in, transaction
+from pipeline.warehouse import IN_CHUNK, BulkRows, delete_where_in, get_engine, insert_frame, read_where_in, transaction
 from pipeline.workspace import RunPlan, Workspace
 
 class StaleRunError(RuntimeError):
     """Another run published after this one started; this run must be started again."""
 
 
-def _replace_rows(conn: Connection, workspace: Workspace, plan: RunPlan) -> dict:
-    """Delete what the run recomputed and insert its new rows, table by table."""
+def _delete_replaced(conn: Connection, workspace: Workspace, plan: RunPlan, touched: pd.Series) -> None:
+    """Delete what the run recomputed (a full refresh empties every published table)."""
     n = plan.buckets
-    changes = workspace.read("changes")
-    touched = workspace.read_buckets("contact_deletes", n)["email"]
-    if plan.full_refresh:  # everything is rebuilt: no need to delete by key
+    if plan.full_refresh:
         for table in reversed(t.PUBLISHED_TABLES):
             conn.execute(table.delete())
-    else:
-        delete_where_in(conn, t.events, "event_id", workspace.read("event_deletes")["event_id"])
-        conn.execute(t.quarantined_events.delete().where(t.quarantined_events.c.load_date.in_(plan.days)))
-        delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
-        delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
-        delete_where_in(conn, t.identities, "anonymous_id", changes["anonymous_id"])
-        delete_where_in(conn, t.contact_sessions, "email", touched)
-        delete_where_in(conn, t.contacts, "email", touched)
-    for bucket in range(n):  # one bucket in memory at a time
-        insert_frame(conn, t.events, workspace.read(f"events-{bucket}"))
-    insert_frame(conn, t.quarantined_events, workspace.read("quarantine"))
-    sessions = workspace.read_buckets("sessions", n)
-    insert_frame(conn, t.sessions, sessions)
-    insert_frame(conn, t.conversions, workspace.read_buckets("conversions", n))
-    insert_frame(conn, t.identities, workspace.read("identities"))
-    contacts = workspace.read_buckets("contacts", n).assign(updated_at=plan.started_at, run_id=plan.run_id)
-    insert_frame(conn, t.contacts, contacts)
-    insert_frame(conn, t.contact_sessions, workspace.read_buckets("contact_sessions", n))
-    _record_history(conn, contacts, touched, plan)
-    return {"sessions_written": len(sessions), "contacts_updated": len(touched)}
+        return
+    delete_where_in(conn, t.events, "event_id", workspace.read("event_deletes")["event_id"])
+    conn.execute(t.quarantined_events.delete().where(t.quarantined_events.c.load_date.in_(plan.days)))
+    delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
+    delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
+    delete_where_in(conn, t.identities, "anonymous_id", workspace.read("changes")["anonymous_id"])
+    delete_where_in(conn, t.contact_sessions, "email", touched)
+    delete_where_in(conn, t.contacts, "email", touched)
+
+
+def _new_rows(bulk: BulkRows, workspace: Workspace, plan: RunPlan, contacts: pd.DataFrame) -> None:
+    """Queue the run's new rows, table by table; one bucket of events in memory at a time."""
+    n = plan.buckets
+    for bucket in range(n):
+        bulk.add(t.events, partial(workspace.read, f"events-{bucket}"))
+    bulk.add(t.quarantined_events, partial(workspace.read, "quarantine"))
+    bulk.add(t.sessions, partial(workspace.read_buckets, "sessions", n))
+    bulk.add(t.conversions, partial(workspace.read_buckets, "conversions", n))
+    bulk.add(t.identities, partial(workspace.read, "identities"))
+    bulk.add(t.contacts, lambda: contacts)
+    bulk.add(t.contact_sessions, partial(workspace.read_buckets, "contact_sessions", n))
 
 
 def _record_history(conn: Connection, contacts: pd.DataFrame, touched: pd.Series, plan: RunPlan) -> None:
@@ -73,19 +74,25 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     engine = get_engine(settings.warehouse_url)
+    touched = workspace.read_buckets("contact_deletes", plan.buckets)["email"]
+    contacts = workspace.read_buckets("contacts", plan.buckets).assign(updated_at=plan.started_at, run_id=plan.run_id)
+    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite")
+    _new_rows(bulk, workspace, plan, contacts)
     with transaction(engine) as conn:
         version = current_version(conn)
         if version != plan.base_version:
             raise StaleRunError(
                 f"the warehouse changed since run {run_id} started (version {plan.base_version} → {version}); start the run again"
             )
-        written = _replace_rows(conn, workspace, plan)
+        _delete_replaced(conn, workspace, plan, touched)
+        written = bulk.insert(conn)
+        _record_history(conn, contacts, touched, plan)
         if erase is not None:
             email, visitors = erase
             erase_in_transaction(conn, email, visitors, settings, utc_now())
         manifest = workspace.read("manifest").assign(run_id=run_id)
         insert_frame(conn, t.run_manifest, manifest)
-        figures = {**plan.stats, **written}
+        figures = {**plan.stats, "sessions_written": written.get("sessions", 0), "contacts_updated": len(touched)}
         conn.execute(
             update(t.pipeline_runs)
             .where(t.pipeline_runs.c.run_id == run_id)
