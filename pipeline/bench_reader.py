@@ -80,6 +80,7 @@ def synthetic_reader_warehouse(settings: Settings, contacts: int = 100_000, jour
     import numpy as np
     import pandas as pd
 
+    from pipeline.publish import refresh_planner_statistics
     from pipeline.warehouse import create_tables, get_engine, insert_frame, transaction
 
     rng = np.random.default_rng(seed)
@@ -121,6 +122,7 @@ def synthetic_reader_warehouse(settings: Settings, contacts: int = 100_000, jour
         insert_frame(conn, t.contact_sessions, frame)
         insert_frame(conn, t.conversions, conv)
         _insert_people(conn, people)
+    refresh_planner_statistics(engine)  # as publish does, so the reader's plans are the production ones
 
 
 def _insert_people(conn, people) -> None:

@@ -20,6 +20,9 @@ from pipeline.settings import Settings
 from pipeline.warehouse import IN_CHUNK, BulkRows, delete_where_in, get_engine, insert_frame, read_where_in, transaction
 from pipeline.workspace import RunPlan, Workspace
 
+READER_TABLES = ("contact_sessions", "conversions", "contacts")
+
+
 class StaleRunError(RuntimeError):
     """Another run published after this one started; this run must be started again."""
 
@@ -110,9 +113,10 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
 def refresh_planner_statistics(engine) -> None:
     """Fresh statistics after a publish, so the reader's queries pick the filter indexes (cheap: sampled)."""
     with engine.connect() as conn:
-        if engine.dialect.name == "sqlite":
+        if engine.dialect.name == "sqlite":  # PRAGMA optimize (before 3.46) skips tables this connection never read
             conn.exec_driver_sql("PRAGMA analysis_limit=1000")
-            conn.exec_driver_sql("PRAGMA optimize")
+            for table in READER_TABLES:
+                conn.exec_driver_sql(f"ANALYZE {table}")
         else:
-            conn.exec_driver_sql("ANALYZE contact_sessions, conversions, contacts")
+            conn.exec_driver_sql(f"ANALYZE {', '.join(READER_TABLES)}")
         conn.commit()

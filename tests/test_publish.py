@@ -17,7 +17,7 @@ from pipeline.lock import WarehouseBusy, this_process
 from pipeline.nightly import compute_run, run_interval
 from pipeline.publish import StaleRunError, publish
 from pipeline.runs import stage_run, start_run
-from pipeline.warehouse import get_engine
+from pipeline.warehouse import BulkRows, get_engine
 from tests.helpers import REPO_DAGS, conversion, event, run, table, write_partition
 
 DAY1, DAY2 = date(2025, 3, 1), date(2025, 3, 2)
@@ -45,7 +45,8 @@ def run_statuses(settings) -> list[str]:
 
 @pytest.mark.parametrize(
     "target",
-    ["pipeline.nightly.sessionize", "pipeline.nightly.identify", "pipeline.nightly.summarise", "pipeline.nightly.check_run", "pipeline.publish._record_history", "pipeline.publish.insert_frame"],
+    ["pipeline.nightly.sessionize", "pipeline.nightly.identify", "pipeline.nightly.summarise", "pipeline.nightly.check_run",
+     "pipeline.publish._record_history", "pipeline.publish.insert_frame", "pipeline.publish.BulkRows.insert"],
 )
 def test_failure_in_any_step_leaves_published_tables_intact(settings, monkeypatch, target):
     two_days(settings.landing)
@@ -63,6 +64,40 @@ def test_failure_in_any_step_leaves_published_tables_intact(settings, monkeypatc
     assert run_statuses(settings) == ["success", "failed"]
     run(settings, "2025-03-02")
     assert run_statuses(settings)[-1] == "success" and len(table(settings, "contacts")) == 2
+
+
+def test_failure_between_two_bulk_copies_leaves_published_tables_intact(settings, monkeypatch):
+    """The events are already copied in when the next table fails: the transaction takes both back."""
+    if not settings.warehouse_url.startswith("sqlite"):
+        pytest.skip("the scratch-database copy is SQLite's bulk path; PostgreSQL COPYs inside the transaction")
+    two_days(settings.landing)
+    run(settings, "2025-03-01")
+    before = snapshot(settings)
+    real, calls = BulkRows._copy_in, []
+
+    def second_fails(self, conn, table, *args):
+        calls.append(table.name)
+        if len(calls) == 2:
+            raise RuntimeError("injected failure")
+        return real(self, conn, table, *args)
+
+    monkeypatch.setattr(BulkRows, "_copy_in", second_fails)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        run_interval(settings, [DAY2])
+    assert calls[0] == "events" and snapshot(settings) == before
+    monkeypatch.undo()
+    run(settings, "2025-03-02")
+    assert run_statuses(settings)[-1] == "success" and len(table(settings, "contacts")) == 2
+
+
+def test_publish_leaves_planner_statistics_for_the_reader_tables(settings):
+    two_days(settings.landing)
+    run(settings, "2025-03-01")
+    stats = "SELECT DISTINCT tbl FROM sqlite_stat1" if settings.warehouse_url.startswith("sqlite") else (
+        "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL")
+    with get_engine(settings.warehouse_url).connect() as conn:
+        analysed = {row[0] for row in conn.exec_driver_sql(stats)}
+    assert {"contact_sessions", "conversions", "contacts"} <= analysed
 
 
 def _compute(settings, run_id: str) -> None:
