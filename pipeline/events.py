@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -117,17 +118,24 @@ def read_file_lines(path: Path, landing: Path) -> tuple[pa.Table, dict]:
     return table, entry
 
 
+def partition_parts(landing: Path, day: date) -> Iterator[tuple[pa.Table, dict]]:
+    """Each file of one load day in name order: its non-blank lines and its manifest entry (one file in memory)."""
+    for path in partition_files(landing, day):
+        yield read_file_lines(path, Path(landing))
+
+
+def no_lines() -> pa.Table:
+    """The lines table of a partition without files."""
+    empty = {"source_file": pa.large_string(), "line_number": pa.int64(), "raw": pa.large_string()}
+    return pa.table({k: pa.array([], type=v) for k, v in empty.items()})
+
+
 def read_partition(landing: Path, day: date) -> tuple[pa.Table, list[dict]]:
     """Every non-blank line of one load day, in (file name, line) order, with the files' manifest."""
-    tables, manifest = [], []
-    for path in partition_files(landing, day):
-        table, entry = read_file_lines(path, Path(landing))
-        tables.append(table)
-        manifest.append(entry)
-    if not tables:
-        empty = {"source_file": pa.large_string(), "line_number": pa.int64(), "raw": pa.large_string()}
-        return pa.table({k: pa.array([], type=v) for k, v in empty.items()}), manifest
-    return pa.concat_tables(tables), manifest
+    parts = list(partition_parts(landing, day))
+    if not parts:
+        return no_lines(), []
+    return pa.concat_tables([table for table, _ in parts]), [entry for _, entry in parts]
 
 
 def normalise_events(parsed: pd.DataFrame) -> pd.DataFrame:

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from pipeline import lock
 from pipeline import tables as t
 from pipeline.erasure import erase_suppressed, suppressed_hashes
-from pipeline.events import EVENT_COLUMNS, ORIGIN, StagedLines, landing_days, read_partition, stage_lines
+from pipeline.events import EVENT_COLUMNS, ORIGIN, StagedLines, landing_days, no_lines, partition_parts, stage_lines
 from pipeline.frames import member
 from pipeline.settings import Settings
 from pipeline.warehouse import create_tables, get_engine, is_empty, read_where_in, transaction
@@ -94,18 +94,27 @@ def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> Non
 
 
 def _stage_days(settings: Settings, plan: RunPlan) -> tuple[StagedLines, list[dict], int]:
-    """Stage every partition of the plan; events deduplicated across its days in load order."""
+    """Stage every file of the plan's partitions, one file's lines in memory at a time; events deduplicated
+    across files and days in load order (the same result as staging each day whole: every check is per line)."""
     staged, manifest, read = [], [], 0
     for day in plan.days:
-        lines, files = read_partition(settings.landing, day)
-        staged.append(stage_lines(lines, day))
-        manifest += [dict(entry, load_date=day) for entry in files]
-        read += len(lines)
-    events = pd.concat([s.events for s in staged], ignore_index=True)
+        for lines, entry in partition_parts(settings.landing, day):
+            staged.append(stage_lines(lines, day))
+            manifest.append(dict(entry, load_date=day))
+            read += len(lines)
+            del lines  # the raw lines go before the next file is read
+    if not staged:
+        staged.append(stage_lines(no_lines(), plan.days[0]))
+    events = _concat([s.events for s in staged])
     first = ~events["event_id"].duplicated(keep="first")
-    quarantine = pd.concat([s.quarantine for s in staged], ignore_index=True)
+    quarantine = _concat([s.quarantine for s in staged])
     merged = StagedLines(events[first].reset_index(drop=True), quarantine, sum(s.duplicates for s in staged) + int((~first).sum()))
     return merged, manifest, read
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one under the other; empty ones are left out so they cannot widen the column types."""
+    return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
 
 def _origin_key(frame: pd.DataFrame) -> pd.Series:

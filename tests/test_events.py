@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import date
+from datetime import date, datetime
 
 import pandas as pd
 import pyarrow as pa
@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 
 from pipeline import tables as t
 from pipeline.events import read_partition, stage_lines
+from pipeline.settings import Settings
 from tests.helpers import conversion, event, run, scalar, table, write_partition
 
 DAY = date(2025, 3, 1)
@@ -197,3 +198,21 @@ def test_missing_landing_folder_is_a_clear_error(settings, tmp_path):
 
     with pytest.raises(LandingError, match="landing folder not found"):
         read_partition(tmp_path / "nowhere", DAY)
+
+
+def test_staging_file_by_file_equals_staging_the_day_whole(tmp_path):
+    """_stage_days holds one file's lines at a time; duplicates across files, quarantine and counts match."""
+    from pipeline.runs import _stage_days
+    from pipeline.workspace import RunPlan
+
+    write_partition(tmp_path, "2025-03-01", [GOOD, {**GOOD, "event_id": "ok-2"}, "{broken"], name="a.jsonl")
+    write_partition(tmp_path, "2025-03-01", [{**GOOD, "page_url": "https://a.example/later"}, {**GOOD, "event_id": "ok-3"}], name="b.jsonl")
+    write_partition(tmp_path, "2025-03-01", ["{also broken", {**GOOD, "event_id": "ok-3"}], name="c.jsonl")
+    lines, manifest = read_partition(tmp_path, DAY)
+    whole = stage_lines(lines, DAY)
+    plan = RunPlan("r", [DAY], False, 1, 0, datetime(2025, 3, 2))
+    by_file, files, read = _stage_days(Settings(landing=tmp_path, warehouse_url="sqlite://"), plan)
+    pd.testing.assert_frame_equal(by_file.events, whole.events)
+    pd.testing.assert_frame_equal(by_file.quarantine, whole.quarantine)
+    assert (by_file.duplicates, read, len(files)) == (whole.duplicates, len(lines), 3) == (2, 7, 3)
+    assert by_file.events["event_id"].tolist() == ["ok-1", "ok-2", "ok-3"]
