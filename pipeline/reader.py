@@ -136,18 +136,25 @@ def emails_page(conn: Connection, query: ContactsQuery) -> tuple[list[str], dict
     emails = query.emails
     chunk = emails[query.offset : query.offset + PAGE_SIZE]
     known = set(_known(conn, chunk))
-    any_known = bool(known) or bool(_known(conn, emails))
+    any_known = bool(known) or _any_known(conn, emails)
     processed = query.offset + len(chunk)
     pagination = {"records_processed": processed, "total_records": len(emails), "has_more": processed < len(emails)}
     return [e for e in chunk if e in known], pagination, any_known
 
 
-def _known(conn: Connection, emails) -> list[str]:
-    found = []
+def _chunks(emails) -> Iterator[list[str]]:
     for start in range(0, len(emails), 5000):
-        part = list(emails[start : start + 5000])
-        found += conn.execute(select(t.contacts.c.email).where(t.contacts.c.email.in_(part))).scalars().all()
-    return found
+        yield list(emails[start : start + 5000])
+
+
+def _known(conn: Connection, emails) -> list[str]:
+    """The listed emails that are contacts."""
+    return [email for part in _chunks(emails) for email in conn.execute(select(t.contacts.c.email).where(t.contacts.c.email.in_(part))).scalars()]
+
+
+def _any_known(conn: Connection, emails) -> bool:
+    """Whether any listed email is a contact: stops at the first one found instead of fetching them all."""
+    return any(conn.execute(select(t.contacts.c.email).where(t.contacts.c.email.in_(part)).limit(1)).first() for part in _chunks(emails))
 
 
 def load_summaries(conn: Connection, emails: list[str], as_of: datetime) -> list[dict]:
