@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, and_, exists, func, make_url, or_, select, tuple_
+from sqlalchemy import Connection, Engine, and_, bindparam, exists, func, make_url, or_, select, tuple_
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from pipeline import tables as t
@@ -34,7 +34,8 @@ def matching_conditions(cs, query: ContactsQuery) -> list:
     conditions = session_conditions(cs, query)
     if query.conversion_filters:
         conv = t.conversions.alias("conv")
-        conditions.append(exists(select(conv.c.event_id).where(conv.c.email == cs.c.email, conv.c.session_id == cs.c.session_id, *conversion_conditions(conv, query))))
+        same_pair = [conv.c.email == cs.c.email, conv.c.session_id == cs.c.session_id]
+        conditions.append(exists(select(conv.c.event_id).where(*same_pair, *conversion_conditions(conv, query))))
     return conditions
 
 
@@ -149,12 +150,14 @@ def _chunks(emails) -> Iterator[list[str]]:
 
 def _known(conn: Connection, emails) -> list[str]:
     """The listed emails that are contacts."""
-    return [email for part in _chunks(emails) for email in conn.execute(select(t.contacts.c.email).where(t.contacts.c.email.in_(part))).scalars()]
+    listed = select(t.contacts.c.email).where(t.contacts.c.email.in_(bindparam("part", expanding=True)))
+    return [email for part in _chunks(emails) for email in conn.execute(listed, {"part": part}).scalars()]
 
 
 def _any_known(conn: Connection, emails) -> bool:
     """Whether any listed email is a contact: stops at the first one found instead of fetching them all."""
-    return any(conn.execute(select(t.contacts.c.email).where(t.contacts.c.email.in_(part)).limit(1)).first() for part in _chunks(emails))
+    listed = select(t.contacts.c.email).where(t.contacts.c.email.in_(bindparam("part", expanding=True))).limit(1)
+    return any(conn.execute(listed, {"part": part}).first() for part in _chunks(emails))
 
 
 def load_summaries(conn: Connection, emails: list[str], as_of: datetime) -> list[dict]:
