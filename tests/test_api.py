@@ -239,6 +239,12 @@ def test_bad_as_of_is_400(client, good):
     assert_error(ask(client, {}, good, as_of="last tuesday"), 400, "as_of")
 
 
+def test_a_bad_body_is_reported_before_a_bad_as_of(client, good):
+    """The request is checked first, then `as_of` (both now on the worker thread)."""
+    assert "not valid JSON" in assert_error(ask(client, b"{", good, as_of="last tuesday"), 400)["error"]
+    assert_error(ask(client, {"offset": -1}, good, as_of="last tuesday"), 400, "offset")
+
+
 def test_unknown_path_and_method_are_json(client, good):
     assert_error(client.get("/api/v1/nothing", headers=good), 404)
     assert_error(client.get("/api/v1/contacts", headers=good), 405)
