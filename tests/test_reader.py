@@ -568,6 +568,8 @@ def test_cli_as_of_takes_iso_8601_and_a_bad_one_is_a_bad_request(hand):
     assert json.loads(iso.stdout) == ask(hand, {"emails": [ALICE]})
     bad = cli(hand, "--as-of", "next tuesday", request)
     assert bad.returncode == 2 and json.loads(bad.stdout)["field"] == "as_of"
+    both = cli(hand, "--as-of", "next tuesday", json.dumps({"offset": -1}))  # the request first, as on the API
+    assert both.returncode == 2 and json.loads(both.stdout)["field"] == "offset"
 
 
 def test_cli_on_a_missing_warehouse_is_one_line(tmp_path):
