@@ -1,7 +1,7 @@
 """The HTTP API (SPEC section 12): the reader behind API keys and request limits, on read-only warehouse access.
 
 `POST /api/v1/contacts` answers exactly what `python -m pipeline contacts` answers (the reader's
-`parse_request` and `answer`); every error is a one-line JSON body, never a traceback.
+`parse_request` and `answer_query`); every error is a one-line JSON body, never a traceback.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import asynccontextmanager
-from datetime import datetime, timezone
 
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
@@ -24,7 +23,7 @@ from pipeline.api_auth import ApiError, authenticated_key, error_response, on_wa
 from pipeline.api_limits import BodyTooLarge, RateLimiter, read_capped_body
 from pipeline.api_models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
 from pipeline.query import AS_OF_FORMAT, RequestError, parse_as_of, parse_request
-from pipeline.reader import answer, snapshot
+from pipeline.reader import answer_query
 from pipeline.settings import Settings
 from pipeline.warehouse import WarehouseError, one_line, ping, read_only_engine
 
@@ -45,13 +44,11 @@ def decode_request(body: bytes) -> object:
         raise ApiError(400, f"request is not valid JSON: {one_line(exc)[:100]}") from None
 
 
-def _respond(engine, body: bytes, as_of_text: str | None) -> dict:
+def _respond(settings: Settings, body: bytes, as_of_text: str | None) -> dict:
     """Decode, validate and answer on a worker thread (a 10,000-email body is ~90 ms of CPU the event loop
     must not wait for); errors keep their order: the body's, then `as_of`'s, then the warehouse's."""
     query = parse_request(decode_request(body))
-    as_of = parse_as_of(as_of_text) or datetime.now(timezone.utc).replace(tzinfo=None)
-    with snapshot(engine) as conn:
-        return answer(conn, query, as_of)
+    return answer_query(settings, query, as_of=parse_as_of(as_of_text))
 
 
 ERRORS = {
@@ -94,7 +91,7 @@ async def contacts(request: Request, _caller: str = Security(authenticated_key))
         body = await read_capped_body(request, state.settings.api_max_body_bytes)
     except BodyTooLarge:
         raise ApiError(413, f"request body over {state.settings.api_max_body_bytes:,} bytes") from None
-    response = await run_in_threadpool(on_warehouse, _respond, state.reader, body, request.query_params.get("as_of"))
+    response = await run_in_threadpool(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
     return JSONResponse(response)
 
 

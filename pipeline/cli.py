@@ -86,7 +86,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_contacts(args: argparse.Namespace) -> int:
     from pipeline.query import parse_as_of
-    from pipeline.reader import RequestError, parse_request, query_contacts
+    from pipeline.reader import RequestError, answer_query, parse_request
 
     settings = _settings(args)
     text = sys.stdin.read() if args.request in (None, "-") else args.request
@@ -96,8 +96,8 @@ def cmd_contacts(args: argparse.Namespace) -> int:
         print(json.dumps({"error": f"request is not valid JSON: {exc.msg}", "field": None}))
         return EXIT_BAD_REQUEST
     try:
-        parse_request(request)  # the request's own errors before --as-of's, as the API reports them
-        response = query_contacts(settings, request, as_of=parse_as_of(args.as_of))
+        query = parse_request(request)  # the request's own errors before --as-of's, as the API reports them
+        response = answer_query(settings, query, as_of=parse_as_of(args.as_of))
     except RequestError as exc:
         print(json.dumps({"error": exc.message, "field": exc.field}))
         return EXIT_BAD_REQUEST

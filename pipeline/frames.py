@@ -21,3 +21,8 @@ def member(values: pd.Series, keys: Iterable) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     found = pc.is_in(_strings(values), value_set=_strings(keys))
     return found.fill_null(False).to_numpy(zero_copy_only=False)
+
+
+def stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Frames one under the other; empty ones are left out so they cannot widen the column types (all empty: the first)."""
+    return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)

@@ -204,7 +204,11 @@ def snapshot(engine: Engine) -> Iterator[Connection]:
 
 def query_contacts(settings: Settings, request: object, *, as_of: datetime | None = None) -> dict:
     """Validate a request and answer it from the published tables (read-only)."""
-    query = parse_request(request)
+    return answer_query(settings, parse_request(request), as_of=as_of)
+
+
+def answer_query(settings: Settings, query: ContactsQuery, *, as_of: datetime | None = None) -> dict:
+    """Answer a validated query from one published state (CLI and API alike); as_of defaults to now."""
     as_of = as_of or datetime.now(timezone.utc)
     if as_of.tzinfo is not None:  # naive means UTC; an aware time is converted, not relabelled
         as_of = as_of.astimezone(timezone.utc).replace(tzinfo=None)

@@ -16,7 +16,7 @@ from pipeline import lock
 from pipeline import tables as t
 from pipeline.erasure import erase_suppressed, suppressed_hashes
 from pipeline.events import EVENT_COLUMNS, ORIGIN, StagedLines, landing_days, no_lines, partition_parts, stage_lines
-from pipeline.frames import member
+from pipeline.frames import member, stack
 from pipeline.settings import Settings
 from pipeline.warehouse import create_tables, get_engine, is_empty, read_where_in, transaction
 from pipeline.workspace import RunPlan, Workspace
@@ -105,16 +105,11 @@ def _stage_days(settings: Settings, plan: RunPlan) -> tuple[StagedLines, list[di
             del lines  # the raw lines go before the next file is read
     if not staged:
         staged.append(stage_lines(no_lines(), plan.days[0]))
-    events = _concat([s.events for s in staged])
+    events = stack([s.events for s in staged])
     first = ~events["event_id"].duplicated(keep="first")
-    quarantine = _concat([s.quarantine for s in staged])
+    quarantine = stack([s.quarantine for s in staged])
     merged = StagedLines(events[first].reset_index(drop=True), quarantine, sum(s.duplicates for s in staged) + int((~first).sum()))
     return merged, manifest, read
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    """Frames one under the other; empty ones are left out so they cannot widen the column types."""
-    return pd.concat([f for f in frames if len(f)] or frames[:1], ignore_index=True)
 
 
 def _origin_key(frame: pd.DataFrame) -> pd.Series:

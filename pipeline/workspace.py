@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.frames import stack
 from pipeline.settings import Settings
 
 
@@ -94,9 +95,7 @@ class Workspace:
 
     def read_buckets(self, prefix: str, buckets: int) -> pd.DataFrame:
         """Concatenate the per-bucket outputs of one step."""
-        frames = [self.read(f"{prefix}-{b}") for b in range(buckets)]
-        filled = [f for f in frames if len(f)]
-        return pd.concat(filled, ignore_index=True) if filled else frames[0]
+        return stack([self.read(f"{prefix}-{b}") for b in range(buckets)])
 
     def write_json(self, name: str, data: dict) -> None:
         self.create()
