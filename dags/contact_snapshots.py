@@ -20,7 +20,7 @@ DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2), "execution_ti
 
 def _settings():
     """Settings from CONTACTS_* env, overridden by Airflow Variables where set (imported lazily, in tasks)."""
-    from pipeline.airflow_settings import settings_from_airflow
+    from pipeline.runs.airflow_settings import settings_from_airflow
 
     return settings_from_airflow()
 
@@ -38,51 +38,51 @@ def _settings():
 def contact_snapshots():
     @task
     def start(data_interval_start=None, dag_run=None, params=None) -> str:
-        from pipeline.runs import start_interval
+        from pipeline.runs.start import start_interval
 
         day = params["day"] or data_interval_start.date().isoformat()
         return start_interval(_settings(), day, dag_run.run_id, params["full_refresh"])
 
     @task
     def stage(pipeline_run: str) -> list[int]:
-        from pipeline.runs import stage_run
+        from pipeline.runs.stage import stage_run
 
         return stage_run(_settings(), pipeline_run)["buckets"]
 
     @task
     def sessionize(pipeline_run: str, bucket: int) -> None:
-        from pipeline.steps import sessionize as sessionize_bucket
+        from pipeline.runs.steps import sessionize as sessionize_bucket
 
         sessionize_bucket(_settings(), pipeline_run, bucket)
 
     @task
     def identify(pipeline_run: str) -> list[int]:
-        from pipeline.steps import identify as identify_run
+        from pipeline.runs.steps import identify as identify_run
 
         return identify_run(_settings(), pipeline_run)["buckets"]
 
     @task
     def summarise(pipeline_run: str, bucket: int) -> None:
-        from pipeline.steps import summarise as summarise_bucket
+        from pipeline.runs.steps import summarise as summarise_bucket
 
         summarise_bucket(_settings(), pipeline_run, bucket)
 
     @task
     def check(pipeline_run: str) -> str:
-        from pipeline.quality import check_run
+        from pipeline.runs.quality import check_run
 
         check_run(_settings(), pipeline_run)
         return pipeline_run
 
     @task
     def publish(pipeline_run: str) -> dict:
-        from pipeline.publish import publish as publish_run
+        from pipeline.runs.publish import publish as publish_run
 
         return publish_run(_settings(), pipeline_run)
 
     @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
     def mark_failed(pipeline_run: str) -> None:
-        from pipeline.runs import fail_run
+        from pipeline.runs.start import fail_run
 
         fail_run(_settings(), pipeline_run, "an upstream task failed; see the Airflow task logs")
 

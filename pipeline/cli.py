@@ -44,7 +44,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from pipeline.generate import generate_landing
+    from pipeline.sample.generate import generate_landing
 
     summary = generate_landing(
         Path(args.out), visitors=args.visitors, days=args.days, start=args.start, seed=args.seed, progress=True
@@ -58,8 +58,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.events import landing_days
-    from pipeline.nightly import run_days
+    from pipeline.contract.landing import landing_days
+    from pipeline.runs.nightly import run_days
 
     settings = _settings(args)
     days = landing_days(settings.landing)
@@ -85,8 +85,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:
-    from pipeline.query import parse_as_of
-    from pipeline.reader import RequestError, answer_query, parse_request
+    from pipeline.serve.query import parse_as_of
+    from pipeline.serve.reader import RequestError, answer_query, parse_request
 
     settings = _settings(args)
     text = sys.stdin.read() if args.request in (None, "-") else args.request
@@ -106,14 +106,14 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from pipeline.api import serve
+    from pipeline.serve.api import serve
 
     serve(_settings(args), host=args.host, port=args.port)
     return 0
 
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
-    from pipeline.keys import create_key
+    from pipeline.serve.keys import create_key
 
     key = create_key(_settings(args), args.name)
     print(f"created API key {args.name.strip()!r}; it is shown only this once, store it now:\n{key}")
@@ -121,7 +121,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace) -> int:
-    from pipeline.keys import list_keys
+    from pipeline.serve.keys import list_keys
 
     def stamp(value) -> str:
         return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
@@ -137,7 +137,7 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 
 
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
-    from pipeline.keys import revoke_key
+    from pipeline.serve.keys import revoke_key
 
     when, now = revoke_key(_settings(args), args.name)
     print(f"{'revoked' if now else 'already revoked'} API key {args.name.strip()!r} at {when:%Y-%m-%d %H:%M:%S} UTC")
@@ -145,7 +145,7 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 
 
 def cmd_forget(args: argparse.Namespace) -> int:
-    from pipeline.erasure import forget
+    from pipeline.runs.forget import forget
 
     result = forget(_settings(args), args.email)
     print(
@@ -156,7 +156,7 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from pipeline.bench import bench
+    from pipeline.bench.runs import bench
 
     bench(
         events=args.events, days=args.days, warehouse=args.warehouse, buckets=args.buckets,
@@ -236,10 +236,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run, and turn every expected failure into one line on stderr."""
-    from pipeline.events import LandingError
-    from pipeline.warehouse import WarehouseError, one_line
-
     from pydantic import ValidationError
+
+    from pipeline.contract.landing import LandingError
+    from pipeline.warehouse.engines import WarehouseError, one_line
 
     args = build_parser().parse_args(argv)
     try:

@@ -8,7 +8,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_DIR = REPO_ROOT / "data"
+DATA_DIR = REPO_ROOT / "data"  # the embedded default's landing folder, warehouse and runs
+REFERENCE_DIR = Path(__file__).resolve().parent / "data"  # bundled reference data: referrers, GA4 categories, bots
+SCHEMAS_DIR = REPO_ROOT / "schemas"  # the contracts: raw events, requests, responses, tables
 
 
 class Settings(BaseSettings):

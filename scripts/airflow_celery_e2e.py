@@ -215,7 +215,7 @@ class Stack:
         """The sample generator's partition for DAY; returns its GenerateSummary (what was written)."""
         if str(REPO) not in sys.path:
             sys.path.insert(0, str(REPO))
-        from pipeline.generate import generate_landing
+        from pipeline.sample.generate import generate_landing
 
         return generate_landing(self.landing, visitors=visitors, days=1, start=day)
 

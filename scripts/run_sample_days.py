@@ -54,9 +54,9 @@ def print_summary(settings) -> None:
     """The run figures, the table sizes, and a filtered query's first contact with its pagination."""
     from sqlalchemy import func, select
 
-    from pipeline import tables as t
-    from pipeline.reader import query_contacts
-    from pipeline.warehouse import get_engine
+    from pipeline.serve.reader import query_contacts
+    from pipeline.warehouse import tables as t
+    from pipeline.warehouse.engines import get_engine
 
     with get_engine(settings.warehouse_url).connect() as conn:
         runs = conn.execute(select(t.pipeline_runs).order_by(t.pipeline_runs.c.interval_start)).mappings().all()
@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--warehouse", default=f"sqlite:///{REPO / 'data' / 'warehouse.db'}")
     args = parser.parse_args()
     prepare_environment(args.landing, args.warehouse)
-    from pipeline.events import landing_days
+    from pipeline.contract.landing import landing_days
     from pipeline.settings import Settings
 
     days = landing_days(args.landing)

@@ -47,7 +47,7 @@ def fresh_warehouse_url(kind: str, folder: Path):
         return
     from sqlalchemy import create_engine, text
 
-    from pipeline.warehouse import dispose_engines
+    from pipeline.warehouse.engines import dispose_engines
 
     _postgres_or_skip()
     schema = f"t_{uuid.uuid4().hex[:12]}"

@@ -52,15 +52,16 @@ def write_partition(landing: Path, day: str | date, lines: list, name: str = "ev
 
 
 def run(settings, start: str, end: str | None = None, **kwargs):
-    from pipeline.nightly import run_days
+    from pipeline.runs.nightly import run_days
 
     return run_days(settings, date.fromisoformat(start), date.fromisoformat(end or start), **kwargs)
 
 
 def table(settings, name: str, order_by: list[str] | None = None) -> pd.DataFrame:
     """A published table as a frame, ordered for stable comparisons."""
-    from pipeline import tables as t
-    from pipeline.warehouse import get_engine, read_table
+    from pipeline.warehouse import tables as t
+    from pipeline.warehouse.engines import get_engine
+    from pipeline.warehouse.rows import read_table
 
     tbl = t.metadata.tables[name]
     with get_engine(settings.warehouse_url).connect() as conn:
@@ -72,14 +73,14 @@ def table(settings, name: str, order_by: list[str] | None = None) -> pd.DataFram
 def contact_summary(settings, email: str, as_of: str = "2025-04-10 00:00:00") -> dict:
     from datetime import datetime
 
-    from pipeline.reader import query_contacts
+    from pipeline.serve.reader import query_contacts
 
     response = query_contacts(settings, {"emails": [email]}, as_of=datetime.fromisoformat(as_of))
     return response["contacts"][0]["summary"]
 
 
 def scalar(settings, query):
-    from pipeline.warehouse import get_engine
+    from pipeline.warehouse.engines import get_engine
 
     with get_engine(settings.warehouse_url).connect() as conn:
         return conn.execute(query).scalar()
@@ -90,7 +91,7 @@ __all__ = ["staged", "event", "conversion", "write_partition", "run", "table", "
 
 def staged(*lines, day: str = "2025-03-01") -> pd.DataFrame:
     """Raw event dicts → the staged events frame, exactly as staging would produce it."""
-    from pipeline.events import stage_lines
+    from pipeline.contract.staging import stage_lines
 
     raw = [json.dumps(line) for line in lines]
     frame = pd.DataFrame({"source_file": f"dt={day}/t.jsonl", "line_number": range(1, len(raw) + 1), "raw": raw})

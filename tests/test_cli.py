@@ -10,7 +10,7 @@ from datetime import date
 
 import pytest
 
-from pipeline.generate import generate_landing
+from pipeline.sample.generate import generate_landing
 from tests.helpers import REPO_DAGS, table
 
 REPO = REPO_DAGS.parent

@@ -48,7 +48,7 @@ def test_dag_wires_the_expected_tasks(dag):
 
 
 def test_dag_run_over_generated_data_with_several_buckets_publishes_contacts(dag, sqlite_url, tmp_path, monkeypatch):
-    from pipeline.generate import generate_landing
+    from pipeline.sample.generate import generate_landing
 
     landing = tmp_path / "landing"
     summary = generate_landing(landing, visitors=150, days=1, start=date(2025, 3, 1), seed=9)

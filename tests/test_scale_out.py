@@ -16,7 +16,7 @@ from datetime import date
 
 import pytest
 
-from scripts.airflow_celery_e2e import running_stack, run_one_day
+from scripts.airflow_celery_e2e import run_one_day, running_stack
 
 DAY = date(2025, 3, 1)
 BUCKETS = 4
@@ -47,7 +47,7 @@ def _services_or_skip() -> None:
 def _counts(url: str) -> dict[str, int]:
     from sqlalchemy import create_engine, func, select
 
-    from pipeline import tables as t
+    from pipeline.warehouse import tables as t
 
     engine = create_engine(url)
     try:
@@ -73,10 +73,10 @@ def _in_process_reference(tmp_path, landing) -> dict:
     """The same landing partition through the same steps without Airflow (pipeline.nightly), on SQLite."""
     from sqlalchemy import select
 
-    from pipeline import tables as t
-    from pipeline.nightly import run_days
+    from pipeline.runs.nightly import run_days
     from pipeline.settings import Settings
-    from pipeline.warehouse import dispose_engines
+    from pipeline.warehouse import tables as t
+    from pipeline.warehouse.engines import dispose_engines
 
     url = f"sqlite:///{tmp_path / 'reference.db'}"
     settings = Settings(warehouse_url=url, landing=landing, workspace=tmp_path / "reference-runs", buckets=BUCKETS)
@@ -92,8 +92,8 @@ def test_celery_workers_run_one_day_of_the_dag_into_the_postgresql_warehouse(tmp
     _services_or_skip()
     from sqlalchemy import select
 
-    from pipeline import tables as t
-    from pipeline.runs import safe_run_id
+    from pipeline.runs.start import safe_run_id
+    from pipeline.warehouse import tables as t
 
     started = time.monotonic()
     written = {}

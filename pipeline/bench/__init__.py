@@ -1,0 +1,1 @@
+"""The benchmark (`python -m pipeline bench`): run steps timed one by one, peak memory, reader latency."""

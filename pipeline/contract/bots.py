@@ -1,0 +1,53 @@
+"""Bot filtering (SPEC §4): user agents matching the maintained crawler list are not visitors."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from pipeline.settings import REFERENCE_DIR
+
+BOT_PATTERNS_FILE = REFERENCE_DIR / "bot_user_agents.txt"
+# RE2 (Arrow's regex engine) keeps a fast DFA only while a pattern stays small; ~1,500 alternatives in one
+# regex fall back to a slow engine, so the list is matched as a few combined regexes of this many patterns.
+PATTERNS_PER_REGEX = 400
+
+
+@lru_cache(maxsize=1)
+def bot_patterns() -> tuple[str, ...]:
+    """The regex patterns of bot_user_agents.txt (blank lines and # comments skipped; spaces are kept)."""
+    lines = BOT_PATTERNS_FILE.read_text(encoding="utf-8").splitlines()
+    return tuple(line for line in lines if line.strip() and not line.startswith("#"))
+
+
+@lru_cache(maxsize=1)
+def _combined_regexes() -> tuple[str, ...]:
+    """The patterns joined into a few alternations (one per PATTERNS_PER_REGEX patterns)."""
+    patterns = bot_patterns()
+    return tuple(
+        "|".join(f"(?:{p})" for p in patterns[i : i + PATTERNS_PER_REGEX])
+        for i in range(0, len(patterns), PATTERNS_PER_REGEX)
+    )
+
+
+def _match_any(user_agents: pa.Array) -> np.ndarray:
+    """Case-insensitive match of distinct user agents against every combined regex."""
+    matched = np.zeros(len(user_agents), dtype=bool)
+    for regex in _combined_regexes():
+        hits = pc.match_substring_regex(user_agents, regex, ignore_case=True)
+        matched |= hits.fill_null(False).to_numpy(zero_copy_only=False)
+    return matched
+
+
+def is_bot(user_agents: pd.Series) -> pd.Series:
+    """True where the user agent matches a bot pattern; NA or blank user agents are not bots. Each distinct UA once."""
+    codes, uniques = pd.factorize(user_agents)
+    values = pa.array(np.asarray(uniques, dtype=object), type=pa.string())
+    blank = pc.equal(pc.utf8_trim_whitespace(values), "").fill_null(True).to_numpy(zero_copy_only=False)
+    matched = _match_any(values) & ~blank if len(values) else np.zeros(0, dtype=bool)
+    flags = np.append(matched, False)  # code -1 (NA) → not a bot
+    return pd.Series(flags[codes], index=user_agents.index, name=user_agents.name, dtype=bool)

@@ -1,0 +1,84 @@
+"""The nightly run without a scheduler: the DAG's steps, in the DAG's order, one load day after another."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+
+from pipeline.contract.landing import landing_days
+from pipeline.runs.lock import this_process
+from pipeline.runs.publish import publish
+from pipeline.runs.quality import check_run
+from pipeline.runs.stage import stage_run
+from pipeline.runs.start import fail_run, start_run
+from pipeline.runs.steps import identify, sessionize, summarise
+from pipeline.settings import Settings
+
+
+@dataclass
+class RunResult:
+    """What one run did, as recorded in pipeline_runs."""
+
+    run_id: str
+    days: list[date]
+    figures: dict = field(default_factory=dict)
+
+
+def days_between(start: date, end: date) -> list[date]:
+    """Every day from start to end inclusive."""
+    return [start + timedelta(days=i) for i in range((end - start).days + 1)]
+
+
+def compute_run(settings: Settings, run_id: str) -> None:
+    """The steps between staging and the gates: sessionize[b] → identify → summarise[b]."""
+    for bucket in range(settings.buckets):
+        sessionize(settings, run_id, bucket)
+    identify(settings, run_id)
+    for bucket in range(settings.buckets):
+        summarise(settings, run_id, bucket)
+
+
+def run_steps(settings: Settings, run_id: str, *, erase: tuple | None = None) -> dict:
+    """sessionize[b] → identify → summarise[b] → check → publish; a failure marks the run failed."""
+    try:
+        compute_run(settings, run_id)
+        check_run(settings, run_id)
+        return publish(settings, run_id, erase=erase)
+    except BaseException as exc:
+        fail_run(settings, run_id, exc)
+        raise
+
+
+def run_interval(settings: Settings, days: list[date], *, full_refresh: bool = False) -> RunResult:
+    """Start → stage → the steps after staging, as the DAG runs them."""
+    run_id = start_run(settings, days, full_refresh=full_refresh, owner=this_process())
+    try:
+        stage_run(settings, run_id)
+    except BaseException as exc:
+        fail_run(settings, run_id, exc)
+        raise
+    return RunResult(run_id, days, run_steps(settings, run_id))
+
+
+def full_refresh_days(settings: Settings, start: date, end: date) -> list[date]:
+    """A full refresh rebuilds everything from the landing data (SPEC §9): every partition up to `end`.
+
+    A later `start` would publish a warehouse without the earlier days, so it is refused, not obeyed.
+    """
+    days = [day for day in landing_days(settings.landing) if day <= end] or days_between(start, end)
+    if start > days[0]:
+        raise ValueError(
+            f"a full refresh rebuilds from the first landing day ({days[0]}); drop --start, or run {start}..{end} without --full-refresh"
+        )
+    return days
+
+
+def run_days(settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None) -> list[RunResult]:
+    """One run per load day in order (a backfill), or one full-refresh run over every landing day up to `end`."""
+    intervals = [full_refresh_days(settings, start, end)] if full_refresh else [[day] for day in days_between(start, end)]
+    results = []
+    for days in intervals:
+        results.append(run_interval(settings, days, full_refresh=full_refresh))
+        if on_done:
+            on_done(results[-1])
+    return results

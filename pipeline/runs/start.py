@@ -1,0 +1,85 @@
+"""Start and fail a run of one data interval: the lock, its pipeline_runs row and its plan."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+
+from sqlalchemy import update
+
+from pipeline.contract.landing import landing_days
+from pipeline.runs import lock
+from pipeline.runs.workspace import RunPlan, Workspace
+from pipeline.settings import Settings
+from pipeline.warehouse import tables as t
+from pipeline.warehouse.engines import create_tables, get_engine, transaction
+from pipeline.warehouse.state import current_version, utc_now
+
+
+def new_run_id(days: list[date], full_refresh: bool) -> str:
+    """A readable unique id: the interval plus a random suffix."""
+    kind = "full" if full_refresh else "day"
+    return f"{kind}_{days[0].isoformat()}_{uuid.uuid4().hex[:12]}"
+
+
+def start_run(
+    settings: Settings,
+    days: list[date],
+    *,
+    full_refresh: bool = False,
+    run_id: str | None = None,
+    interval: tuple | None = None,
+    owner: str | None = None,
+) -> str:
+    """Take the warehouse lock, record a `running` row and the run's plan (a retried start starts afresh)."""
+    engine = get_engine(settings.warehouse_url)
+    create_tables(engine)
+    interval = interval or (days[0], days[-1])
+    run_id = run_id or new_run_id([interval[0]], full_refresh)
+    lock.acquire(settings, run_id, owner)
+    now = utc_now()
+    with transaction(engine) as conn:
+        version = current_version(conn)
+        conn.execute(t.pipeline_runs.delete().where(t.pipeline_runs.c.run_id == run_id))
+        conn.execute(
+            t.pipeline_runs.insert().values(
+                run_id=run_id,
+                interval_start=interval[0],
+                interval_end=interval[1],
+                full_refresh=full_refresh,
+                started_at=now,
+                status="running",
+            )
+        )
+    plan = RunPlan(run_id, list(days), full_refresh, settings.buckets, version, now)
+    workspace = Workspace(settings, run_id)
+    workspace.remove()
+    workspace.save_plan(plan)
+    return run_id
+
+
+def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> None:
+    """Mark the run failed with a one-line reason and give the lock back; the published tables are untouched."""
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    validation = Workspace(settings, run_id).validation_summary()
+    engine = get_engine(settings.warehouse_url)
+    with transaction(engine) as conn:
+        conn.execute(
+            update(t.pipeline_runs)
+            .where(t.pipeline_runs.c.run_id == run_id)
+            .values(status="failed", finished_at=utc_now(), error=f"{type(error).__name__}: {message}"[:2000], validation=validation)
+        )
+        lock.release(conn, run_id)
+
+
+def start_interval(settings: Settings, day: str, run_key: str, full_refresh: bool) -> str:
+    """Start the run of one load day (YYYY-MM-DD); a full refresh covers every landing partition."""
+    load_day = date.fromisoformat(day)
+    days = landing_days(settings.landing) if full_refresh else [load_day]
+    run_id = safe_run_id(run_key)
+    return start_run(settings, days or [load_day], full_refresh=full_refresh, run_id=run_id, owner=f"airflow:{run_id}")
+
+
+def safe_run_id(run_key: str) -> str:
+    """An orchestrator's run id made safe for a folder name, stable across task retries."""
+    return "airflow_" + "".join(c if c.isalnum() or c in "-_." else "_" for c in run_key)

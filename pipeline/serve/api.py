@@ -1,0 +1,181 @@
+"""The HTTP API (SPEC section 12): the reader behind API keys and request limits, on read-only warehouse access.
+
+`POST /api/v1/contacts` answers exactly what `python -m pipeline contacts` answers (the reader's
+`parse_request` and `answer_query`); every error is a one-line JSON body, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from pipeline.serve.auth import ApiError, authenticated_key, error_response, on_warehouse
+from pipeline.serve.limits import BodyTooLarge, RateLimiter, read_capped_body
+from pipeline.serve.models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
+from pipeline.serve.query import AS_OF_FORMAT, RequestError, parse_as_of, parse_request
+from pipeline.serve.reader import answer_query
+from pipeline.settings import Settings
+from pipeline.warehouse import tables as t
+from pipeline.warehouse.engines import WarehouseError, one_line, ping, read_only_engine
+
+log = logging.getLogger("pipeline.api")
+
+router = APIRouter()
+
+
+def decode_request(body: bytes) -> object:
+    """The body as JSON (an empty body is `{}`, as on the CLI); bad JSON is a 400."""
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"request is not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # bad UTF-8, absurd numbers, nesting deeper than Python's stack
+        raise ApiError(400, f"request is not valid JSON: {one_line(exc)[:100]}") from None
+
+
+def _respond(settings: Settings, body: bytes, as_of_text: str | None) -> dict:
+    """Decode, validate and answer on a worker thread (a 10,000-email body is ~90 ms of CPU the event loop
+    must not wait for); errors keep their order: the body's, then `as_of`'s, then the warehouse's."""
+    query = parse_request(decode_request(body))
+    return answer_query(settings, query, as_of=parse_as_of(as_of_text))
+
+
+ERRORS = {
+    400: {"model": ErrorBody, "description": "Bad request: unknown field, wrong type, bad date, start after end, negative offset, "
+          "more than 10,000 emails, bad `as_of`, or a body that is not a JSON object. `field` names the field."},
+    401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key. No data.",
+          "headers": {"WWW-Authenticate": {"schema": {"type": "string"}, "required": True}}},
+    413: {"model": ErrorBody, "description": "Request body over the size cap (setting `api_max_body_bytes`, default 1 MiB)."},
+    429: {"model": ErrorBody, "description": "Over the per-key rate limit (setting `api_rate_limit_per_minute`).",
+          "headers": {"Retry-After": {"schema": {"type": "integer"}, "required": True, "description": "Seconds to wait."}}},
+    503: {"model": ErrorBody, "description": "The warehouse is unreachable or not built yet."},
+}
+CONTACTS_DOC = {
+    "requestBody": {
+        "required": False,
+        "description": "The query (SPEC section 11). An empty body is `{}`: every contact, in session order.",
+        "content": {"application/json": {"schema": ContactsRequest.model_json_schema()}},
+    },
+    "parameters": [
+        {"name": "as_of", "in": "query", "required": False, "schema": {"type": "string"}, "example": "2025-07-10 12:00:00",
+         "description": f"Reference time for `days_since_last_conversion`, {AS_OF_FORMAT}. Default: now. "
+                        "Same as the CLI's `--as-of`; for reproducible answers."},
+    ],
+}
+
+
+@router.post(
+    "/api/v1/contacts",
+    response_model=ContactsPage | NoMatch,
+    responses=ERRORS,
+    openapi_extra=CONTACTS_DOC,
+    summary="Contacts matching a query, with their whole-journey summaries",
+    description="50 contacts per page; pass `pagination.records_processed` as the next `offset`. "
+    "With no match: `{\"message\": \"No contacts found for the given parameters.\"}` (200, not an error).",
+)
+async def contacts(request: Request, _caller: str = Security(authenticated_key)) -> JSONResponse:
+    """Limits first (key, rate, size), then the reader's own validation and answer, passed through as JSON."""
+    state = request.app.state
+    try:
+        body = await read_capped_body(request, state.settings.api_max_body_bytes)
+    except BodyTooLarge:
+        raise ApiError(413, f"request body over {state.settings.api_max_body_bytes:,} bytes") from None
+    response = await run_in_threadpool(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
+    return JSONResponse(response)
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Unavailable, "description": "Warehouse unreachable."}},
+            summary="Warehouse reachability and the last successful run (no key needed)")
+def healthz(request: Request) -> JSONResponse:
+    """For load balancers and monitoring: can the reader reach the warehouse, and how fresh is it."""
+    engine = request.app.state.reader
+    try:
+        ping(engine)
+        with engine.connect() as conn:
+            runs = t.pipeline_runs
+            row = conn.execute(
+                select(runs.c.run_id, runs.c.interval_start, runs.c.finished_at)
+                .where(runs.c.status == "success").order_by(runs.c.finished_at.desc()).limit(1)
+            ).first()
+    except (SQLAlchemyError, WarehouseError) as exc:
+        return JSONResponse({"status": "unavailable", "error": one_line(exc)}, status_code=503)
+    last = None if row is None else {
+        "run_id": row.run_id, "interval_start": str(row.interval_start)[:10], "finished_at": str(row.finished_at)[:19]
+    }
+    return JSONResponse({"status": "ok", "warehouse": "reachable", "last_successful_run": last})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Every error path answers `{"error", "field"}` JSON; unexpected ones are logged, not shown."""
+
+    async def api_error(_request, exc: ApiError):
+        return error_response(exc.status, exc.message, exc.field, exc.headers)
+
+    async def request_error(_request, exc: RequestError):
+        return error_response(400, exc.message, exc.field)
+
+    async def http_error(_request, exc: StarletteHTTPException):
+        return error_response(exc.status_code, str(exc.detail), None, getattr(exc, "headers", None))
+
+    async def validation_error(_request, exc: RequestValidationError):
+        first = (exc.errors() or [{}])[0]
+        return error_response(400, str(first.get("msg", "bad request")), str((first.get("loc") or [None])[-1]))
+
+    async def unexpected(_request, exc: Exception):
+        log.error("unexpected error", exc_info=exc)
+        return error_response(500, "internal error")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(RequestError, request_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The API over one warehouse; its reader engine is read-only and closed at shutdown."""
+    reader = read_only_engine(settings.warehouse_url)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI):
+        yield
+        reader.dispose()
+
+    app = FastAPI(
+        title="Contact snapshots API",
+        version="1.0",
+        description="CRM-style contact summaries from the marketing-attribution warehouse (read-only). "
+        "Authenticate with `Authentication: KEY` or `Authorization: Bearer KEY`; create keys with "
+        "`python -m pipeline keys create NAME`. Errors are `{\"error\": ..., \"field\": ...}`.",
+        lifespan=lifespan,
+    )
+    app.state.settings, app.state.reader = settings, reader
+    app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
+    _install_error_handlers(app)
+    app.include_router(router)
+    return app
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Run the API with uvicorn until interrupted; an address that cannot be bound is one clear error first."""
+    import socket
+
+    import uvicorn
+
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        socket.create_server((host, port), family=family).close()
+    except OSError as exc:
+        raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")

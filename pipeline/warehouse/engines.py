@@ -1,0 +1,140 @@
+"""Warehouse connections: one engine per URL (SQLite with WAL, PostgreSQL), read-only engines for readers, transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import quote
+
+from sqlalchemy import (
+    URL,
+    Connection,
+    Engine,
+    create_engine,
+    event,
+    make_url,
+    text,
+)
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from pipeline.warehouse.tables import metadata
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception's first line, bounded: driver errors carry SQL and parameters on later lines."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:300]
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be reached or used; the message is one line for the user."""
+
+
+@lru_cache(maxsize=16)
+def get_engine(url: str) -> Engine:
+    """One engine per URL; SQLite gets WAL so readers keep reading while a run publishes."""
+    try:
+        engine = create_engine(url, future=True)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise WarehouseError(f"bad warehouse URL {url!r}: {exc}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA cache_size=-262144")  # 256 MB: bulk index maintenance stays in memory
+    cursor.close()
+
+
+@lru_cache(maxsize=16)
+def read_only_engine(url: str) -> Engine:
+    """An engine that cannot write, for readers (CLI and API): SQLite opened with mode=ro (a missing file
+    stays missing), PostgreSQL sessions with default_transaction_read_only=on."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise WarehouseError(f"bad warehouse URL: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database or ""
+        if path in ("", ":memory:") or path.startswith("file:"):
+            raise WarehouseError(f"the reader needs a SQLite file path (sqlite:///path.db), not {url!r}")
+        location = f"file:{quote(str(Path(path).resolve()))}"
+        engine = create_engine(URL.create(parsed.drivername, database=location, query={"mode": "ro", "uri": "true"}))
+        event.listen(engine, "connect", _sqlite_query_only)
+        return engine
+    engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+    event.listen(engine, "connect", _postgres_read_only)
+    return engine
+
+
+def dispose_engines(url: str) -> None:
+    """Close the pooled connections of both engines of a URL (tests that drop their schema call this)."""
+    get_engine(url).dispose()
+    read_only_engine(url).dispose()
+
+
+def _sqlite_query_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA query_only = ON")
+    cursor.execute("PRAGMA busy_timeout = 5000")
+    cursor.close()
+
+
+def _postgres_read_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION default_transaction_read_only = on")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def create_tables(engine: Engine) -> None:
+    """Create every table and index that does not exist yet (idempotent: an older warehouse gains new indexes)."""
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        metadata.create_all(engine)
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(engine, checkfirst=True)
+    except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear line
+        raise WarehouseError(f"cannot open warehouse {engine.url.render_as_string(hide_password=True)}: {exc}") from None
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Connection]:
+    """One write transaction; on SQLite it takes the write lock up front so two writers never interleave."""
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.begin()
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            _detach_scratch(conn)
+            raise
+        conn.commit()
+        _detach_scratch(conn)
+
+
+def _detach_scratch(conn: Connection) -> None:
+    """Detach the scratch databases BulkRows attached (SQLite refuses DETACH inside a transaction)."""
+    for alias in conn.connection.info.pop("scratch_aliases", []):
+        conn.exec_driver_sql(f"DETACH DATABASE {alias}")
+
+
+def ping(engine: Engine) -> None:
+    """Raise WarehouseError unless the warehouse answers a trivial query."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001
+        raise WarehouseError(f"warehouse unreachable: {str(exc).splitlines()[0]}") from None
