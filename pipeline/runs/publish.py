@@ -40,8 +40,8 @@ def _delete_replaced(conn: Connection, workspace: Workspace, plan: RunPlan, touc
     delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
     delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
     delete_where_in(conn, t.identities, "anonymous_id", workspace.read("changes")["anonymous_id"])
-    delete_where_in(conn, t.contact_sessions, "email", touched)
-    delete_where_in(conn, t.contacts, "email", touched)
+    for table in t.CONTACT_TABLES:
+        delete_where_in(conn, table, "email", touched)
 
 
 def _new_rows(bulk: BulkRows, workspace: Workspace, plan: RunPlan, contacts: pd.DataFrame) -> None:
@@ -53,8 +53,8 @@ def _new_rows(bulk: BulkRows, workspace: Workspace, plan: RunPlan, contacts: pd.
     bulk.add(t.sessions, partial(workspace.read_buckets, "sessions", n))
     bulk.add(t.conversions, partial(workspace.read_buckets, "conversions", n))
     bulk.add(t.identities, partial(workspace.read, "identities"))
-    bulk.add(t.contacts, lambda: contacts)
-    bulk.add(t.contact_sessions, partial(workspace.read_buckets, "contact_sessions", n))
+    for table in t.CONTACT_TABLES:
+        bulk.add(table, (lambda: contacts) if table is t.contacts else partial(workspace.read_buckets, table.name, n))
 
 
 def _record_history(conn: Connection, contacts: pd.DataFrame, touched: pd.Series, plan: RunPlan) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 from pipeline.runs import lock
 from pipeline.runs.workspace import Workspace, bucket_of
 from pipeline.settings import Settings
-from pipeline.transform.contacts import build_contacts
+from pipeline.transform.contacts import build_contact_tables
 from pipeline.transform.frames import member
 from pipeline.transform.identity import assign_identities
 from pipeline.transform.sessions import TYPE_RANK, build_sessions
@@ -165,8 +165,8 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
     sessions = sessions[~member(sessions["session_id"], gone_sessions)]
     mine = member(new_sessions["anonymous_id"], identities["anonymous_id"]) | member(new_sessions["session_id"], shared)
     sessions = pd.concat([sessions, new_sessions[mine]], ignore_index=True).drop_duplicates("session_id")
-    contacts, contact_sessions = build_contacts(identities=identities, sessions=sessions, conversions=conversions)
-    workspace.write(f"contacts-{bucket}", contacts)
-    workspace.write(f"contact_sessions-{bucket}", contact_sessions)
+    tables = build_contact_tables(identities=identities, sessions=sessions, conversions=conversions, settings=settings)
+    for name, frame in tables.items():
+        workspace.write(f"{name}-{bucket}", frame)
     workspace.write(f"contact_deletes-{bucket}", pd.DataFrame({"email": emails.to_numpy()}))
-    return {"contacts_touched": len(emails), "contacts": len(contacts)}
+    return {"contacts_touched": len(emails), "contacts": len(tables["contacts"])}

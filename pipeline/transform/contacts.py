@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from pipeline.settings import Settings
 from pipeline.transform.identity import journey_pairs
 from pipeline.transform.summaries import summary_texts
 
@@ -115,6 +116,18 @@ def _touch_columns(journey: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
         for column in ("source", "medium", "campaign", "channel", "landing_page"):
             flat[f"{touch}_{column}"] = rows[column]
     return flat
+
+
+def build_contact_tables(
+    *, identities: pd.DataFrame, sessions: pd.DataFrame, conversions: pd.DataFrame, settings: Settings
+) -> dict[str, pd.DataFrame]:
+    """Every contact-keyed table (warehouse.tables.CONTACT_TABLES) for the contacts in `conversions`, by table name.
+
+    The inputs hold the whole journey of those contacts (see `build_contacts`); publish replaces each table's
+    rows of these contacts with the frames returned here.
+    """
+    contacts, contact_sessions = build_contacts(identities=identities, sessions=sessions, conversions=conversions)
+    return {"contacts": contacts, "contact_sessions": contact_sessions}
 
 
 def build_contacts(

@@ -272,3 +272,5 @@ api_keys = Table(
 )
 
 PUBLISHED_TABLES = (events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts)
+# Tables keyed by contact (email): a run rebuilds every row of each contact it touches, and publish replaces them.
+CONTACT_TABLES = (contacts, contact_sessions)
