@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import ipaddress
+import re
 from functools import lru_cache
 from typing import NamedTuple
 from urllib.parse import unquote_plus, urlsplit
@@ -47,6 +48,14 @@ class ParsedReferrer(NamedTuple):
 
 
 UNKNOWN_SITE = ReferrerClass("referral")
+WEBMAIL = ReferrerClass("email")
+# Rules for the hosts of mail providers and search portals (pipeline/data/README.md), applied per distinct host.
+# A label is read by its letters only (`mail01` → `mail`, `rich-v02` → `richv`).
+MAIL_WORDS = re.compile(r"mail|^messagerie|^(?:poczta|posta|correo|courriel|courrier)$")  # mail, webmail, wmail, …
+SEARCH_WORDS = frozenset({"suche", "recherche", "rechercher", "buscar", "busca", "buscador", "busqueda", "ricerca",
+                          "cerca", "szukaj", "zoeken", "sok", "haku", "hledat", "hledani", "poisk", "arama"})  # fmt: skip
+DEREFERRER = re.compile(r"deref-(?P<name>[a-z0-9-]+?)(?:-\d+)?")  # deref-gmx, deref-1und1-02: mail link redirectors
+PORTAL_QUERY_PARAMS = ("q", "query", "searchfor", "search", "su", "kw", "keyword", "keywords", "text")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -93,19 +102,67 @@ def referrer_table() -> dict[str, ReferrerClass]:
         }
 
 
+@lru_cache(maxsize=1)
+def mail_domains() -> frozenset[str]:
+    """Registered domains of mail providers (pipeline/data/mail_domains.txt), read once."""
+    text = (REFERENCE_DIR / "mail_domains.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip().lower() for line in text.splitlines() if line.strip())
+
+
+@lru_cache(maxsize=1)
+def search_domains() -> dict[str, tuple[str, ...]]:
+    """Registered domain of every search host with query parameters → those parameters (all its hosts', in order)."""
+    params: dict[str, tuple[str, ...]] = {}
+    for host, klass in referrer_table().items():
+        if klass.name == "search" and klass.query_params:
+            domain = registered_domain(host) or host
+            params[domain] = tuple(dict.fromkeys(params.get(domain, ()) + klass.query_params))
+    return params
+
+
+def _row(table: dict[str, ReferrerClass], labels: list[str]) -> ReferrerClass | None:
+    """The row of a host, else the row of its numbered family (`#` for the digits of its first label)."""
+    found = table.get(".".join(labels))
+    if found is None and any(c.isdigit() for c in labels[0]):
+        found = table.get(".".join([re.sub(r"\d+", "#", labels[0]), *labels[1:]]))
+    return found
+
+
+def _label_rule(labels: list[str], domain: str) -> ReferrerClass | None:
+    """Webmail or portal search by the labels below a registered domain: `mail01.orange.fr` is email,
+    `aolsearch.aol.co.uk` search (with the portal's query parameters, then common ones)."""
+    words = [re.sub(r"[^a-z]", "", label) for label in labels]
+    portal = domain in mail_domains()
+    if portal and any(MAIL_WORDS.search(word) for word in words):
+        return WEBMAIL
+    if any(("search" in w and "research" not in w) or w in SEARCH_WORDS for w in words):
+        if portal or domain in search_domains():
+            return ReferrerClass("search", tuple(dict.fromkeys(search_domains().get(domain, ()) + PORTAL_QUERY_PARAMS)))
+    return None
+
+
+def _dereferrer_rule(domain: str) -> ReferrerClass | None:
+    """`deref-<provider>[-NN].<suffix>` is the link redirector of the mail provider `<provider>.<suffix>`."""
+    label, _, suffix = domain.partition(".")
+    found = DEREFERRER.fullmatch(label)
+    return WEBMAIL if found and f"{found['name']}.{suffix}" in mail_domains() else None
+
+
 @lru_cache(maxsize=1 << 16)
 def lookup_host(host: str) -> ReferrerClass | None:
-    """Most specific entry wins: the full host, then the host without its leftmost label, down to its
-    registered domain (never a public suffix above it: `bucket.s3.amazonaws.com` is not Amazon shopping)."""
+    """Class of a host, most specific first: the rows of the host and of its parents below its registered domain
+    (numbered families included), then the webmail/portal-search label rules, then the registered domain's row,
+    then the dereferrer rule. Never climbs above the registered domain (`bucket.s3.amazonaws.com` is not Amazon)."""
     table = referrer_table()
-    host = host.lower().rstrip(".")
-    labels = host.split(".")
-    floor = len((registered_domain(host) or host).split("."))
-    for i in range(max(len(labels) - floor, 0) + 1):
-        found = table.get(".".join(labels[i:]))
+    labels = host.lower().rstrip(".").split(".")
+    domain = registered_domain(".".join(labels)) or ".".join(labels)
+    below = max(len(labels) - len(domain.split(".")), 0)
+    for i in range(below):
+        found = _row(table, labels[i:])
         if found is not None:
             return found
-    return None
+    ruled = _label_rule(labels[:below], domain) if below else None
+    return ruled or table.get(domain) or _dereferrer_rule(domain)
 
 
 @lru_cache(maxsize=1 << 12)
