@@ -54,7 +54,7 @@ WEBMAIL = ReferrerClass("email")
 MAIL_WORDS = re.compile(r"mail|^messagerie|^(?:poczta|posta|correo|courriel|courrier)$")  # mail, webmail, wmail, …
 SEARCH_WORDS = frozenset({"suche", "recherche", "rechercher", "buscar", "busca", "buscador", "busqueda", "ricerca",
                           "cerca", "szukaj", "zoeken", "sok", "haku", "hledat", "hledani", "poisk", "arama"})  # fmt: skip
-DEREFERRER = re.compile(r"deref-(?P<name>[a-z0-9-]+?)(?:-\d+)?")  # deref-gmx, deref-1und1-02: mail link redirectors
+DEREFERRER = re.compile(r"deref-(?P<name>[a-z0-9-]+?)(?:-\d+)?")  # deref-gmx, deref-1und1-02: mail redirectors
 PORTAL_QUERY_PARAMS = ("q", "query", "searchfor", "search", "su", "kw", "keyword", "keywords", "text")
 
 
@@ -132,11 +132,11 @@ def _label_rule(labels: list[str], domain: str) -> ReferrerClass | None:
     """Webmail or portal search by the labels below a registered domain: `mail01.orange.fr` is email,
     `aolsearch.aol.co.uk` search (with the portal's query parameters, then common ones)."""
     words = [re.sub(r"[^a-z]", "", label) for label in labels]
-    portal = domain in mail_domains()
-    if portal and any(MAIL_WORDS.search(word) for word in words):
+    mail_provider = domain in mail_domains()
+    if mail_provider and any(MAIL_WORDS.search(word) for word in words):
         return WEBMAIL
     if any(("search" in w and "research" not in w) or w in SEARCH_WORDS for w in words):
-        if portal or domain in search_domains():
+        if mail_provider or domain in search_domains():
             return ReferrerClass("search", tuple(dict.fromkeys(search_domains().get(domain, ()) + PORTAL_QUERY_PARAMS)))
     return None
 

@@ -7,11 +7,14 @@ import pytest
 from pipeline.transform.referrers import (
     CLASS_CATEGORY,
     CLASS_MEDIUM,
+    PORTAL_QUERY_PARAMS,
     REFERENCE_DIR,
     ga4_source_categories,
     lookup_app,
     lookup_host,  # fmt: skip
+    mail_domains,
     referrer_table,
+    registered_domain,
 )
 
 # GA4's sheet lists these webmail hosts as SEARCH; SPEC §5 says webmail is email, so our email rows override them.
@@ -32,6 +35,7 @@ def test_keys_are_lower_case_trimmed_hosts_or_app_ids():
         assert key == key.strip().lower() and key, key
         assert "." in key and "/" not in key and ":" not in key and " " not in key, key
         assert not key.startswith(".") and not key.endswith(".") and ".." not in key, key
+        assert "#" not in key.partition(".")[2], key  # a numbered family's `#` stands in the first label only
 
 
 def test_keys_are_unique_and_sorted():
@@ -188,4 +192,89 @@ def test_search_engine_and_its_query_parameters(host, params):
     ],
 )  # fmt: skip
 def test_properties_of_search_companies_keep_their_own_class(host, klass):
+    assert lookup_host(host).name == klass
+
+
+# ---- rules for the hosts of mail providers and search portals ----------------------------------------------
+
+APP_ID_STARTS = {"com", "org", "net", "de", "ru", "cz", "ch", "it", "jp", "me"}  # reverse-DNS app ids in the table
+
+
+def test_mail_domains_are_sorted_unique_registered_domains():
+    lines = (REFERENCE_DIR / "mail_domains.txt").read_text(encoding="utf-8").splitlines()
+    assert lines == sorted(set(lines)) and len(lines) >= 100
+    for domain in lines:
+        assert domain == domain.strip().lower() and registered_domain(domain) == domain, domain
+
+
+def test_every_webmail_host_row_names_a_mail_domain():
+    hosts = [key for key, klass in referrer_table().items()
+             if klass.name == "email" and key.split(".")[0] not in APP_ID_STARTS]  # fmt: skip
+    assert len(hosts) >= 100
+    assert sorted(h for h in hosts if registered_domain(h) not in mail_domains()) == []
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "mail07.orange.fr", "webmail2m.orange.fr", "wmail.orange.fr", "messageriepro5.orange.fr",
+        "mailbusiness.ionos.es", "mailbusiness.ionos.co.uk", "webmail.1and1.com", "mail.vodafone.de",
+        "webmail.vodafone.it", "webmail.hispeed.ch", "upcmail.upc.ch", "x7k2p-c.c.yom.mail.yahoo.net",
+        "lightmailer-bs.web.de", "mail2.kakao.com", "webmail.yandex.ru", "poczta.orange.pl", "correo.terra.com.br",
+    ],
+)  # fmt: skip
+def test_mail_label_under_a_mail_domain_is_email(host):
+    assert lookup_host(host) == ("email", ())
+
+
+@pytest.mark.parametrize("host", ["mail.example.com", "webmail.example.co.uk", "mailman.python.org", "mail.ru",
+                                  "www.orange.fr", "www.bluewin.ch", "login.vodafone.de"])  # fmt: skip
+def test_mail_label_elsewhere_or_a_portal_page_is_not_email(host):
+    assert lookup_host(host) is None
+
+
+@pytest.mark.parametrize(
+    "host", ["deref-gmx.es", "deref-gmx.co.uk", "deref-web.de", "deref-mail.com", "deref-1und1-02.de", "deref-1und1.de"]
+)
+def test_dereferrer_of_a_mail_provider_is_email(host):
+    assert lookup_host(host) == ("email", ())
+
+
+def test_dereferrer_of_an_unknown_domain_is_not_email():
+    assert (lookup_host("deref-example.com"), lookup_host("deref-gmx.example")) == (None, None)
+
+
+def test_numbered_family_row_covers_every_server_number():
+    assert lookup_host("rich-v01.bluewin.ch") == lookup_host("rich-v17.bluewin.ch") == ("email", ())
+    assert (lookup_host("rich-v.bluewin.ch"), lookup_host("rich.bluewin.ch")) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("host", "params"),
+    [
+        ("aolsearch.aol.co.uk", ("q", "query")), ("search.tb.ask.com", ("q",)), ("searchassist.babylon.com", ("q",)),
+        ("search.ke.voila.fr", ("kw", "rdata")), ("suche.1und1.de", ()), ("search.gmx.fr", ()),
+        ("recherche.sfr.fr", ()), ("search.xfinity.com", ()),
+    ],
+)  # fmt: skip
+def test_search_label_under_a_portal_or_search_engine_is_search(host, params):
+    klass = lookup_host(host)
+    assert klass.name == "search"
+    assert klass.query_params == tuple(dict.fromkeys(params + PORTAL_QUERY_PARAMS))  # the portal's own first
+
+
+@pytest.mark.parametrize("host", ["search.example.com", "research.orange.fr", "elasticsearch.example.org",
+                                  "opensearch.org", "www.searchenginejournal.com"])  # fmt: skip
+def test_search_label_elsewhere_is_not_search(host):
+    assert lookup_host(host) is None
+
+
+@pytest.mark.parametrize(
+    ("host", "klass"),
+    [
+        ("search.shopping.naver.com", "shopping"), ("mail.maps.yandex.ru", "referral"), ("suche.gmx.net", "search"),
+        ("mail.google.com", "email"), ("search.naver.com", "search"), ("go.mail.ru", "search"),
+    ],
+)  # fmt: skip
+def test_rows_below_the_registered_domain_win_over_the_rules(host, klass):
     assert lookup_host(host).name == klass
