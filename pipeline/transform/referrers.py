@@ -131,13 +131,14 @@ def _row(table: dict[str, ReferrerClass], labels: list[str]) -> ReferrerClass | 
 def _label_rule(labels: list[str], domain: str) -> ReferrerClass | None:
     """Webmail or portal search by the labels below a registered domain: `mail01.orange.fr` is email,
     `aolsearch.aol.co.uk` search (with the portal's query parameters, then common ones)."""
+    mail_provider, search_params = domain in mail_domains(), search_domains().get(domain)
+    if not mail_provider and search_params is None:
+        return None  # most referrers: no rule can apply
     words = [re.sub(r"[^a-z]", "", label) for label in labels]
-    mail_provider = domain in mail_domains()
     if mail_provider and any(MAIL_WORDS.search(word) for word in words):
         return WEBMAIL
     if any(("search" in w and "research" not in w) or w in SEARCH_WORDS for w in words):
-        if mail_provider or domain in search_domains():
-            return ReferrerClass("search", tuple(dict.fromkeys(search_domains().get(domain, ()) + PORTAL_QUERY_PARAMS)))
+        return ReferrerClass("search", tuple(dict.fromkeys((search_params or ()) + PORTAL_QUERY_PARAMS)))
     return None
 
 
