@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"  # the embedded default's landing folder, warehouse and runs
 REFERENCE_DIR = Path(__file__).resolve().parent / "data"  # bundled reference data: referrers, GA4 categories, bots
 SCHEMAS_DIR = REPO_ROOT / "schemas"  # the contracts: raw events, requests, responses, tables
+SHAPING_SETTINGS = {"session_timeout_minutes", "referral_exclusions", "own_domains", "events_table"}  # change them → full refresh
 
 
 class Settings(BaseSettings):
@@ -27,6 +31,30 @@ class Settings(BaseSettings):
         default=DATA_DIR / "runs",
         description="Scratch folder where a run keeps its intermediate files until it publishes; "
         "must be shared by all workers when buckets run on several machines.",
+    )
+    event_store: str | None = Field(
+        default=None,
+        description="Where the staged events live as Parquet (SPEC §8): a folder or any pyarrow/fsspec URL (s3://bucket/prefix), "
+        "shared by all workers. Default: beside the SQLite file (`warehouse.db` → `warehouse_events/`), or for other "
+        "warehouses `event-store/` beside the workspace.",
+    )
+    events_table: bool = Field(
+        default=False, description="Also keep the staged events in the SQL table `events` (the event store is their system of record)."
+    )
+    event_store_grace_minutes: float = Field(
+        default=10, ge=0, description="Event files a publish replaced stay this long for readers still holding the older snapshot."
+    )
+    bucket_events: int = Field(
+        default=400_000, ge=1_000,
+        description="Events per bucket a run aims at: a bigger load (a 5M-event day, a full refresh) gets more buckets, so a "
+        "bucket's memory stays the same whatever the size of the day or the history.",
+    )
+    stage_chunk_bytes: int = Field(default=32 << 20, ge=64, description="Staging checks a landing file this many bytes of lines at a time.")
+    stage_memory_mb: int = Field(default=512, ge=64, description="DuckDB's memory limit while staging (it spills to the workspace beyond it).")
+    quality_worker: bool = Field(
+        default=True,
+        description="Runs chained in one process (`python -m pipeline run`) validate in a second process that imports Great "
+        "Expectations once, while the run computes; off: validate in the run's own process, as the DAG's check task does.",
     )
     session_timeout_minutes: int = Field(default=30, gt=0)
     referral_exclusions: list[str] = Field(
@@ -66,6 +94,22 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_domains(cls, domains: list[str]) -> list[str]:
         return [d.strip().lower() for d in domains if d.strip()]
+
+    def derived_fingerprint(self) -> str:
+        """A hash of the settings that shape the derived tables: a rerun under other values recomputes (SPEC §9)."""
+        shaping = self.model_dump(include=SHAPING_SETTINGS, mode="json")
+        return hashlib.sha256(json.dumps(shaping, sort_keys=True).encode()).hexdigest()
+
+    def event_store_location(self) -> str:
+        """The event store's folder or URL: the setting, else beside the SQLite file (or the workspace for other warehouses)."""
+        if self.event_store:
+            return self.event_store
+        url = make_url(self.warehouse_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            database = Path(url.database)
+            return str(database.with_name(f"{database.stem}_events"))
+        digest = hashlib.sha256(self.warehouse_url.encode()).hexdigest()[:12]
+        return str(Path(self.workspace).parent / "event-store" / f"{url.get_backend_name()}-{digest}")
 
     @field_validator("warehouse_url")
     @classmethod

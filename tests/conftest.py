@@ -20,6 +20,9 @@ os.environ.update(
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{_AIRFLOW_HOME}/airflow.db",
+        # runs validate in the test process, where Great Expectations is imported once; tests of the quality
+        # worker (and CLI runs in subprocesses that set it) turn it on explicitly
+        "CONTACTS_QUALITY_WORKER": "false",
     }
 )
 PG_URL = os.environ.get("CONTACTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -61,11 +61,15 @@ def table(settings, name: str, order_by: list[str] | None = None) -> pd.DataFram
     """A published table as a frame, ordered for stable comparisons."""
     from pipeline.warehouse import tables as t
     from pipeline.warehouse.engines import get_engine
+    from pipeline.warehouse.event_store import EventStore, published_events
     from pipeline.warehouse.rows import read_table
 
     tbl = t.metadata.tables[name]
     with get_engine(settings.warehouse_url).connect() as conn:
-        frame = read_table(conn, tbl)
+        if name == "events" and not settings.events_table:  # the event store is their system of record
+            frame = published_events(conn, EventStore(settings.event_store_location()))
+        else:
+            frame = read_table(conn, tbl)
     keys = order_by or [c.name for c in tbl.primary_key.columns]
     return frame.sort_values(keys).reset_index(drop=True)
 

@@ -51,42 +51,110 @@ def landing_days(landing: Path) -> list[date]:
     return sorted(days)
 
 
-def _text_lines(data: bytes) -> pa.Array:
-    """Split a JSON-lines payload in Arrow (no Python string per line); invalid UTF-8 is replaced, not fatal.
+CHUNK_BYTES = 32 << 20  # lines are checked a chunk at a time: memory follows the chunk, not the file
+BOM = b"\xef\xbb\xbf"
 
-    A UTF-8 byte-order mark (some Windows exports write one) is not part of the first line.
+
+class _Digest:
+    """A file object that counts and hashes the bytes read through it (the run manifest's size and SHA-256)."""
+
+    def __init__(self, raw):
+        self.raw, self.sha256, self.bytes = raw, hashlib.sha256(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.sha256.update(data)
+        self.bytes += len(data)
+        return data
+
+
+def _split_lines(block: bytes) -> pa.Array:
+    """A block of whole lines (each ending in a newline) as text, one element per line, without the newline.
+
+    The lines are views into the block (Arrow offsets over the same bytes); invalid UTF-8 is replaced, not fatal;
+    one trailing carriage return (Windows line ends) is not part of the line.
     """
-    data = data.removeprefix(b"\xef\xbb\xbf")
+    ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10)
+    offsets = np.r_[0, ends + 1].astype(np.int64)
+    lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(ends), [None, pa.py_buffer(offsets), pa.py_buffer(block)])
     try:
-        text = pa.array([data], type=pa.large_binary()).cast(pa.large_string())
+        text = lines.cast(pa.large_string())
     except pa.ArrowInvalid:
-        text = pa.array([data.decode("utf-8", errors="replace")], type=pa.large_string())
-    lines = pc.list_flatten(pc.split_pattern(text, pattern="\n"))
-    return pc.if_else(pc.ends_with(lines, "\r"), pc.utf8_slice_codeunits(lines, 0, -1), lines)
+        replaced = [line.decode("utf-8", errors="replace") for line in lines.to_pylist()]
+        text = pa.array(replaced, type=pa.large_string())
+    text = pc.utf8_slice_codeunits(text, 0, -1)  # the newline
+    return pc.if_else(pc.ends_with(text, "\r"), pc.utf8_slice_codeunits(text, 0, -1), text)
 
 
-def _parquet_lines(path: Path) -> pa.Array:
-    """Each Parquet row as one JSON text line, so the same contract checks apply."""
-    literal = "'" + str(path).replace("'", "''") + "'"
-    with duckdb.connect() as con:
-        table = con.sql(f"SELECT to_json(t)::VARCHAR AS raw FROM read_parquet({literal}) AS t").arrow().read_all()
-    return table["raw"].combine_chunks().cast(pa.large_string())
+class LandingFile:
+    """One landing file, read a chunk of lines at a time; afterwards it knows its run-manifest entry."""
+
+    def __init__(self, path: Path, landing: Path):
+        self.path = Path(path)
+        self.source = self.path.relative_to(landing).as_posix()
+        self.digest: _Digest | None = None
+        self.lines_read = 0
+
+    def chunks(self, chunk_bytes: int = CHUNK_BYTES) -> Iterator[pa.Table]:
+        """Tables of (source_file, 1-based physical line_number, raw) of the non-blank lines, in file order."""
+        first_line = 1
+        for raw in self._parquet_rows() if self.path.name.endswith(".parquet") else self._text_blocks(chunk_bytes):
+            numbers = pa.array(np.arange(first_line, first_line + len(raw), dtype=np.int64))
+            first_line += len(raw)
+            table = pa.table({"line_number": numbers, "raw": raw}).filter(pc.not_equal(pc.utf8_trim_whitespace(raw), ""))
+            self.lines_read += table.num_rows
+            yield table.add_column(0, "source_file", pa.array([self.source] * table.num_rows, type=pa.large_string()))
+
+    def _text_blocks(self, chunk_bytes: int) -> Iterator[pa.Array]:
+        with open(self.path, "rb") as raw:
+            self.digest = _Digest(raw)
+            source = gzip.GzipFile(fileobj=self.digest) if self.path.name.endswith(".gz") else self.digest
+            rest, first = b"", True
+            while True:
+                block = source.read(chunk_bytes)
+                data = rest + block
+                if first:
+                    data, first = data.removeprefix(BOM), False  # a byte-order mark is not part of the first line
+                if not block:
+                    if data:
+                        yield _split_lines(data + b"\n")
+                    return
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    yield _split_lines(data[:cut])
+                rest = data[cut:]
+
+    def _parquet_rows(self) -> Iterator[pa.Array]:
+        """Each Parquet row as one JSON text line, so the same contract checks apply."""
+        with open(self.path, "rb") as raw:
+            self.digest = _Digest(raw)
+            while self.digest.read(CHUNK_BYTES):
+                pass
+        literal = "'" + str(self.path).replace("'", "''") + "'"
+        with duckdb.connect() as con:
+            reader = con.sql(f"SELECT to_json(t)::VARCHAR AS raw FROM read_parquet({literal}) AS t").arrow()
+            for batch in reader:
+                yield batch.column(0).cast(pa.large_string())
+
+    def manifest_entry(self) -> dict:
+        """What run_manifest records of the file once it has been read."""
+        return {"source_file": self.source, "bytes": self.digest.bytes, "sha256": self.digest.sha256.hexdigest(), "lines_read": self.lines_read}
+
+
+def file_digest(path: Path) -> tuple[int, str]:
+    """(bytes, SHA-256) of a file, read in blocks: what tells a rerun that nothing changed."""
+    with open(path, "rb") as raw:
+        digest = _Digest(raw)
+        while digest.read(CHUNK_BYTES):
+            pass
+    return digest.bytes, digest.sha256.hexdigest()
 
 
 def read_file_lines(path: Path, landing: Path) -> tuple[pa.Table, dict]:
-    """The non-blank lines of one file (file, 1-based physical line number, raw text) plus its manifest entry."""
-    data = path.read_bytes()
-    if path.name.endswith(".parquet"):
-        lines = _parquet_lines(path)
-    else:
-        lines = _text_lines(gzip.decompress(data) if path.name.endswith(".gz") else data)
-    numbers = pa.array(np.arange(1, len(lines) + 1, dtype=np.int64))
-    keep = pc.not_equal(pc.utf8_trim_whitespace(lines), "")
-    source = path.relative_to(landing).as_posix()
-    table = pa.table({"line_number": numbers, "raw": lines}).filter(keep)
-    table = table.add_column(0, "source_file", pa.array([source] * len(table), type=pa.large_string()))
-    entry = {"source_file": source, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(), "lines_read": len(table)}
-    return table, entry
+    """Every non-blank line of one file and its manifest entry (small files and tests; staging reads chunks)."""
+    file = LandingFile(path, landing)
+    parts = list(file.chunks())
+    return (pa.concat_tables(parts) if parts else no_lines()), file.manifest_entry()
 
 
 def partition_parts(landing: Path, day: date) -> Iterator[tuple[pa.Table, dict]]:

@@ -9,9 +9,11 @@ from pipeline.contract.landing import landing_days
 from pipeline.runs.lock import this_process
 from pipeline.runs.publish import publish
 from pipeline.runs.quality import check_run
+from pipeline.runs.quality_worker import QualityWorker
 from pipeline.runs.stage import stage_run
 from pipeline.runs.start import fail_run, start_run
 from pipeline.runs.steps import identify, sessionize, summarise
+from pipeline.runs.workspace import Workspace
 from pipeline.settings import Settings
 
 
@@ -29,35 +31,60 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def compute_run(settings: Settings, run_id: str) -> None:
-    """The steps between staging and the gates: sessionize[b] → identify → summarise[b]."""
-    for bucket in range(settings.buckets):
+def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = None) -> None:
+    """The steps between staging and the gates: sessionize[b] → identify → summarise[b] (each output handed to the
+    quality worker, if any, as soon as it is written)."""
+    buckets = Workspace(settings, run_id).plan().buckets
+    for bucket in range(buckets):
         sessionize(settings, run_id, bucket)
+    if worker:
+        worker.submit(settings, run_id, "sessions")
     identify(settings, run_id)
-    for bucket in range(settings.buckets):
+    for bucket in range(buckets):
         summarise(settings, run_id, bucket)
+    if worker:
+        worker.submit(settings, run_id, "contacts")
 
 
-def run_steps(settings: Settings, run_id: str, *, erase: tuple | None = None) -> dict:
+def run_steps(settings: Settings, run_id: str, *, erase: tuple | None = None, worker: QualityWorker | None = None) -> dict:
     """sessionize[b] → identify → summarise[b] → check → publish; a failure marks the run failed."""
     try:
-        compute_run(settings, run_id)
-        check_run(settings, run_id)
+        compute_run(settings, run_id, worker)
+        check_run(settings, run_id, worker.outcomes(run_id) if worker else None)
         return publish(settings, run_id, erase=erase)
     except BaseException as exc:
         fail_run(settings, run_id, exc)
         raise
 
 
-def run_interval(settings: Settings, days: list[date], *, full_refresh: bool = False) -> RunResult:
+class Gates:
+    """The quality worker of a chain of runs, started when the first run with work to do has staged its events."""
+
+    def __init__(self, settings: Settings):
+        self.enabled, self.worker = settings.quality_worker, None
+
+    def for_run(self, settings: Settings, run_id: str) -> QualityWorker | None:
+        if not self.enabled or Workspace(settings, run_id).plan().unchanged_since:
+            return None
+        self.worker = self.worker or QualityWorker()
+        self.worker.submit(settings, run_id, "events")
+        return self.worker
+
+    def close(self) -> None:
+        if self.worker:
+            self.worker.close()
+
+
+def run_interval(settings: Settings, days: list[date], *, full_refresh: bool = False, gates: Gates | None = None) -> RunResult:
     """Start → stage → the steps after staging, as the DAG runs them."""
     run_id = start_run(settings, days, full_refresh=full_refresh, owner=this_process())
     try:
         stage_run(settings, run_id)
+        worker = gates.for_run(settings, run_id) if gates else None
     except BaseException as exc:
         fail_run(settings, run_id, exc)
         raise
-    return RunResult(run_id, days, run_steps(settings, run_id))
+    return RunResult(run_id, days, run_steps(settings, run_id, worker=worker))
 
 
 def full_refresh_days(settings: Settings, start: date, end: date) -> list[date]:
@@ -76,9 +103,12 @@ def full_refresh_days(settings: Settings, start: date, end: date) -> list[date]:
 def run_days(settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None) -> list[RunResult]:
     """One run per load day in order (a backfill), or one full-refresh run over every landing day up to `end`."""
     intervals = [full_refresh_days(settings, start, end)] if full_refresh else [[day] for day in days_between(start, end)]
-    results = []
-    for days in intervals:
-        results.append(run_interval(settings, days, full_refresh=full_refresh))
-        if on_done:
-            on_done(results[-1])
+    results, gates = [], Gates(settings)
+    try:
+        for days in intervals:
+            results.append(run_interval(settings, days, full_refresh=full_refresh, gates=gates))
+            if on_done:
+                on_done(results[-1])
+    finally:
+        gates.close()
     return results

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import partial
 
 import pandas as pd
-from sqlalchemy import Connection, and_, update
+from sqlalchemy import Connection, and_, select, update
 
 from pipeline.runs import lock
 from pipeline.runs.suppression import erase_in_transaction
@@ -18,9 +18,11 @@ from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine, transaction
+from pipeline.warehouse.event_store import EventStore, commit_files, remove_leftovers
 from pipeline.warehouse.rows import IN_CHUNK, BulkRows, delete_where_in, insert_frame, read_where_in
 from pipeline.warehouse.state import current_version, utc_now
 
+STAGING_FIGURES = ("events_read", "events_loaded", "events_duplicate", "events_quarantined", "events_bot")
 READER_TABLES = ("contact_sessions", "conversions", "contacts")
 
 
@@ -28,14 +30,15 @@ class StaleRunError(RuntimeError):
     """Another run published after this one started; this run must be started again."""
 
 
-def _delete_replaced(conn: Connection, workspace: Workspace, plan: RunPlan, touched: pd.Series) -> None:
+def _delete_replaced(conn: Connection, settings: Settings, store: EventStore, workspace: Workspace, plan: RunPlan, touched: pd.Series) -> None:
     """Delete what the run recomputed (a full refresh empties every published table)."""
     n = plan.buckets
     if plan.full_refresh:
         for table in reversed(t.PUBLISHED_TABLES):
             conn.execute(table.delete())
         return
-    delete_where_in(conn, t.events, "event_id", workspace.read("event_deletes")["event_id"])
+    if settings.events_table:
+        delete_where_in(conn, t.events, "event_id", store.read(plan.retired_files, ["event_id"])["event_id"])
     conn.execute(t.quarantined_events.delete().where(t.quarantined_events.c.load_date.in_(plan.days)))
     delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
     delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
@@ -44,13 +47,15 @@ def _delete_replaced(conn: Connection, workspace: Workspace, plan: RunPlan, touc
         delete_where_in(conn, table, "email", touched)
 
 
-def _new_rows(bulk: BulkRows, workspace: Workspace, plan: RunPlan, contacts: pd.DataFrame) -> None:
-    """Queue the run's new rows, table by table; one bucket of events in memory at a time."""
+def _new_rows(bulk: BulkRows, settings: Settings, store: EventStore, workspace: Workspace, plan: RunPlan, contacts: pd.DataFrame) -> None:
+    """Queue the run's new rows, table by table; one bucket (or one event file) in memory at a time."""
     n = plan.buckets
-    for bucket in range(n):
-        bulk.add(t.events, partial(workspace.read, f"events-{bucket}"))
+    if settings.events_table:
+        for file in plan.event_files():
+            bulk.add(t.events, partial(store.read, [file.path]))
     bulk.add(t.quarantined_events, partial(workspace.read, "quarantine"))
-    bulk.add(t.sessions, partial(workspace.read_buckets, "sessions", n))
+    for bucket in range(n):
+        bulk.add(t.sessions, partial(workspace.read, f"sessions-{bucket}"))
     bulk.add(t.conversions, partial(workspace.read_buckets, "conversions", n))
     bulk.add(t.identities, partial(workspace.read, "identities"))
     for table in t.CONTACT_TABLES:
@@ -77,38 +82,67 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
     """Step last: the run's changes become visible at once, with its pipeline_runs row set to success."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
+    if plan.unchanged_since:
+        return _publish_unchanged(settings, plan)
     engine = get_engine(settings.warehouse_url)
+    store = EventStore(settings.event_store_location())
     touched = workspace.read_buckets("contact_deletes", plan.buckets)["email"]
     contacts = workspace.read_buckets("contacts", plan.buckets).assign(updated_at=plan.started_at, run_id=plan.run_id)
     bulk = BulkRows(engine, workspace.root / "new-rows.sqlite")
-    _new_rows(bulk, workspace, plan, contacts)
+    _new_rows(bulk, settings, store, workspace, plan, contacts)
     with transaction(engine) as conn:
-        version = current_version(conn)
-        if version != plan.base_version:
-            raise StaleRunError(
-                f"the warehouse changed since run {run_id} started (version {plan.base_version} → {version}); start the run again"
-            )
-        _delete_replaced(conn, workspace, plan, touched)
+        version = _check_version(conn, plan)
+        now = utc_now()
+        _delete_replaced(conn, settings, store, workspace, plan, touched)
         written = bulk.insert(conn)
         _record_history(conn, contacts, touched, plan)
         if erase is not None:
             email, visitors = erase
-            erase_in_transaction(conn, email, visitors, settings, utc_now())
-        manifest = workspace.read("manifest").assign(run_id=run_id)
-        insert_frame(conn, t.run_manifest, manifest)
+            erase_in_transaction(conn, email, visitors, settings, now)
+        commit_files(conn, run_id, plan.event_files(), plan.retired_files, now)
+        remove_leftovers(store, conn, now, settings.event_store_grace_minutes)
+        insert_frame(conn, t.run_manifest, workspace.read("manifest").assign(run_id=run_id))
         figures = {**plan.stats, "sessions_written": written.get("sessions", 0), "contacts_updated": len(touched)}
-        conn.execute(
-            update(t.pipeline_runs)
-            .where(t.pipeline_runs.c.run_id == run_id)
-            .values(status="success", finished_at=utc_now(), validation=workspace.validation_summary(), **figures)
-        )
-        conn.execute(
-            update(t.warehouse_state).where(t.warehouse_state.c.id == 1).values(version=version + 1, published_at=utc_now(), run_id=run_id)
-        )
-        lock.release(conn, run_id)
+        _finish(conn, plan, figures, workspace.validation_summary(), version + 1)
+    if settings.event_store_grace_minutes == 0:
+        store.delete(plan.retired_files)  # no longer live; their rows go at the next clean-up
     refresh_planner_statistics(engine)
     workspace.remove()
     return figures
+
+
+def _check_version(conn: Connection, plan: RunPlan) -> int:
+    """The published version, which must still be the one the run started from."""
+    version = current_version(conn)
+    if version != plan.base_version:
+        raise StaleRunError(
+            f"the warehouse changed since run {plan.run_id} started (version {plan.base_version} → {version}); start the run again"
+        )
+    return version
+
+
+def _finish(conn: Connection, plan: RunPlan, figures: dict, validation: str | None, version: int) -> None:
+    """The run's row says success, the warehouse state its new version, and the lock is free."""
+    conn.execute(
+        update(t.pipeline_runs)
+        .where(t.pipeline_runs.c.run_id == plan.run_id)
+        .values(status="success", finished_at=utc_now(), validation=validation, **figures)
+    )
+    conn.execute(update(t.warehouse_state).where(t.warehouse_state.c.id == 1).values(version=version, published_at=utc_now(), run_id=plan.run_id))
+    lock.release(conn, plan.run_id)
+
+
+def _publish_unchanged(settings: Settings, plan: RunPlan) -> dict:
+    """A rerun whose files and settings are those of an earlier run: recorded as done with that run's staging figures
+    (the same lines, read then); it writes no session or contact, and the tables stay as they are."""
+    runs = t.pipeline_runs
+    with transaction(get_engine(settings.warehouse_url)) as conn:
+        version = _check_version(conn, plan)
+        staged = conn.execute(select(*(runs.c[name] for name in STAGING_FIGURES)).where(runs.c.run_id == plan.unchanged_since)).mappings().one()
+        figures = {**staged, "sessions_written": 0, "contacts_updated": 0}
+        _finish(conn, plan, figures, f"unchanged since {plan.unchanged_since}", version)
+    Workspace(settings, plan.run_id).remove()
+    return {**figures, "unchanged_since": plan.unchanged_since}
 
 
 def refresh_planner_statistics(engine) -> None:

@@ -9,8 +9,10 @@ fails before publish and the published tables stay as they were. Non-critical fa
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -19,8 +21,10 @@ from pipeline.runs import lock
 from pipeline.runs.expectations import suite_expectations, with_derived
 from pipeline.runs.workspace import Workspace
 from pipeline.settings import Settings
+from pipeline.transform.frames import stack
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine, transaction
+from pipeline.warehouse.event_store import EventStore
 from pipeline.warehouse.rows import insert_frame
 from pipeline.warehouse.state import utc_now
 
@@ -44,6 +48,18 @@ class SuiteOutcome:
     def critical(self) -> list[dict]:
         return [f for f in self.failures if f["critical"]]
 
+    def merged(self, other: SuiteOutcome) -> SuiteOutcome:
+        """This outcome and another batch's of the same suite: a check fails if it failed in either."""
+        failures = {f["check"]: f for f in self.failures}
+        for failure in other.failures:
+            if failure["check"] in failures and "unexpected_count" in failure:
+                seen = failures[failure["check"]]
+                values = (seen.get("unexpected_values", []) + failure.get("unexpected_values", []))[:SAMPLE_VALUES]
+                failures[failure["check"]] = {**seen, "unexpected_count": seen.get("unexpected_count", 0) + failure["unexpected_count"], "unexpected_values": values}
+            else:
+                failures.setdefault(failure["check"], failure)
+        return SuiteOutcome(self.suite, max(self.evaluated, other.evaluated), list(failures.values()))
+
     def summary(self) -> str:
         """`sessions 9/9 ok`, or the failures counted when some failed."""
         passed = f"{self.suite} {self.evaluated - len(self.failures)}/{self.evaluated}"
@@ -53,14 +69,24 @@ class SuiteOutcome:
         return f"{passed} ok" + (f" ({minor} non-critical failed)" if minor else "")
 
 
-def run_frames(workspace: Workspace) -> dict[str, pd.DataFrame]:
-    """The frames the gates check, read from the run's workspace."""
-    buckets = workspace.plan().buckets
-    return {
-        "events": workspace.read_buckets("events", buckets),
-        "sessions": workspace.read_buckets("sessions", buckets),
-        "contacts": workspace.read_buckets("contacts", buckets),
-    }
+SUITES = ("events", "sessions", "contacts")
+
+
+def suite_batches(settings: Settings, workspace: Workspace, suite: str) -> Iterator[pd.DataFrame]:
+    """What one gate checks, a batch at a time: the run's new event files, or one bucket of a step's output."""
+    plan = workspace.plan()
+    if suite == "events":
+        store = EventStore(settings.event_store_location())
+        for file in plan.event_files():
+            yield store.read([file.path])
+        return
+    for bucket in range(plan.buckets):
+        yield workspace.read(f"{suite}-{bucket}")
+
+
+def run_frames(settings: Settings, workspace: Workspace) -> dict[str, pd.DataFrame]:
+    """Each gate's whole frame (small runs and tests; runs validate batch by batch)."""
+    return {suite: stack(list(suite_batches(settings, workspace, suite)) or [pd.DataFrame()]) for suite in SUITES}
 
 
 @contextmanager
@@ -105,29 +131,57 @@ def _failure(result) -> dict:
     return entry
 
 
-def validate_frames(frames: dict[str, pd.DataFrame]) -> list[SuiteOutcome]:
-    """Run each frame's suite on one ephemeral GX context; an empty frame passes without checks."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
+class Validator:
+    """Great Expectations with its context and suites built once per process (GX's import and set-up cost seconds)."""
 
-    context = gx.get_context(mode="ephemeral")
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
-    source = context.data_sources.add_pandas("run")
-    outcomes = []
-    for suite, frame in frames.items():
-        if frame.empty:
-            outcomes.append(SuiteOutcome(suite, 0))
-            continue
-        batches = source.add_dataframe_asset(suite).add_batch_definition_whole_dataframe("whole")
-        expectations = suite_expectations(suite)
-        checks = gx.ExpectationSuite(name=suite, expectations=expectations)
-        with _no_batch_fingerprint():
-            batch = batches.get_batch(batch_parameters={"dataframe": with_derived(frame, suite)})
-            result = batch.validate(checks, result_format=RESULT_FORMAT)
-        order = {e.meta["check"]: i for i, e in enumerate(expectations)}
-        failures = sorted((_failure(r) for r in result.results if not r.success), key=lambda f: order[f["check"]])
-        outcomes.append(SuiteOutcome(suite, len(result.results), failures))
-    return outcomes
+    def __init__(self):
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        self.gx = gx
+        self.context = gx.get_context(mode="ephemeral")
+        self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
+        self.source = self.context.data_sources.add_pandas("run")
+        self.suites: dict[str, tuple] = {}
+
+    def _suite(self, suite: str) -> tuple:
+        if suite not in self.suites:
+            expectations = suite_expectations(suite)
+            batches = self.source.add_dataframe_asset(suite).add_batch_definition_whole_dataframe("whole")
+            self.suites[suite] = (batches, self.gx.ExpectationSuite(name=suite, expectations=expectations), expectations)
+        return self.suites[suite]
+
+    def validate(self, suite: str, batches: Iterable[pd.DataFrame]) -> SuiteOutcome:
+        """One suite over every batch; a check failing in any batch fails, its unexpected counts summed."""
+        outcome = SuiteOutcome(suite, 0)
+        for frame in batches:
+            if frame.empty:
+                continue
+            definition, checks, expectations = self._suite(suite)
+            with _no_batch_fingerprint():
+                batch = definition.get_batch(batch_parameters={"dataframe": with_derived(frame, suite)})
+                result = batch.validate(checks, result_format=RESULT_FORMAT)
+            order = {e.meta["check"]: i for i, e in enumerate(expectations)}
+            failures = sorted((_failure(r) for r in result.results if not r.success), key=lambda f: order[f["check"]])
+            outcome = outcome.merged(SuiteOutcome(suite, len(result.results), failures))
+        order = {e.meta["check"]: i for i, e in enumerate(suite_expectations(suite))}
+        return SuiteOutcome(suite, outcome.evaluated, sorted(outcome.failures, key=lambda f: order[f["check"]]))
+
+
+@lru_cache(maxsize=1)
+def validator() -> Validator:
+    return Validator()
+
+
+def validate_frames(frames: dict[str, pd.DataFrame | list[pd.DataFrame]]) -> list[SuiteOutcome]:
+    """Each suite on its frame (or list of batches); an empty frame passes without checks."""
+    return [validator().validate(suite, [frame] if isinstance(frame, pd.DataFrame) else frame) for suite, frame in frames.items()]
+
+
+def validate_run(settings: Settings, run_id: str, suites: Iterable[str] = SUITES) -> list[SuiteOutcome]:
+    """The gates of a run's outputs, read batch by batch from its workspace and the event store."""
+    workspace = Workspace(settings, run_id)
+    return [validator().validate(suite, suite_batches(settings, workspace, suite)) for suite in suites]
 
 
 def record_outcomes(settings: Settings, run_id: str, outcomes: list[SuiteOutcome]) -> None:
@@ -175,11 +229,14 @@ def gate_message(outcomes: list[SuiteOutcome]) -> str:
     return "quality gate failed before publish: " + "; ".join(parts)
 
 
-def check_run(settings: Settings, run_id: str) -> dict:
-    """Validate the run's staged events, sessions and contacts; raise before publish on a critical failure."""
+def check_run(settings: Settings, run_id: str, outcomes: list[SuiteOutcome] | None = None) -> dict:
+    """Validate the run's staged events, sessions and contacts (or take the outcomes a quality worker found); raise
+    before publish on a critical failure."""
     lock.heartbeat(settings, run_id)
     workspace = Workspace(settings, run_id)
-    outcomes = validate_frames(run_frames(workspace))
+    if workspace.plan().unchanged_since:
+        return {"summary": "unchanged", "suites": {}}
+    outcomes = validate_run(settings, run_id) if outcomes is None else outcomes
     record_outcomes(settings, run_id, outcomes)
     result = {
         "summary": ", ".join(o.summary() for o in outcomes),

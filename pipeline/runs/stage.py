@@ -1,112 +1,207 @@
-"""Step 1 of a run: stage its partitions against the published events, and note what the run changed (the visitors to redo)."""
+"""Step 1 of a run: stage its landing files into new event-store files, and note which visitors changed.
+
+Lines are read and checked against the contract a chunk at a time (`contract.staging`); the valid events go into a
+DuckDB scratch database that spills to the workspace beyond `stage_memory_mb`. There the run's copies of an event
+are deduplicated (the earliest load day, file and line wins), then against the published events (by a 63-bit key of
+the event id, so history costs 8 bytes an event to look through), and written as new store files, one per load day
+and bucket, sorted by visitor. Nothing is live before publish lists the files. What changed — events added, removed
+or altered, compared with what was published — names the visitors to re-sessionize, each from its earliest change.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow.dataset as ds
 
-from pipeline.contract.landing import no_lines, partition_parts
-from pipeline.contract.staging import EVENT_COLUMNS, ORIGIN, StagedLines, stage_lines
+from pipeline.contract.landing import LandingFile, partition_files
+from pipeline.contract.staging import EVENT_COLUMNS, ORIGIN, stage_lines
 from pipeline.runs import lock
-from pipeline.runs.suppression import erase_suppressed, suppressed_hashes
+from pipeline.runs.scratch import scratch_duckdb
+from pipeline.runs.suppression import ERASED_RAW, ERASED_REASON, erased_mask, redact_quarantine, suppressed_hashes
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
-from pipeline.transform.frames import member, stack
-from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine
-from pipeline.warehouse.rows import is_empty, read_where_in
+from pipeline.warehouse.event_store import STORED_COLUMNS, EventFile, EventStore, live_files
+from pipeline.warehouse.keys import KEY_SQL, bucket_sql
 
-CHANGE_COLUMNS = [c for c in EVENT_COLUMNS if c != "user_agent"] + ["is_bot"]
-
-
-def _stage_days(settings: Settings, plan: RunPlan) -> tuple[StagedLines, list[dict], int]:
-    """Stage every file of the plan's partitions, one file's lines in memory at a time; events deduplicated
-    across files and days in load order (the same result as staging each day whole: every check is per line)."""
-    staged, manifest, read = [], [], 0
-    for day in plan.days:
-        for lines, entry in partition_parts(settings.landing, day):
-            staged.append(stage_lines(lines, day))
-            manifest.append(dict(entry, load_date=day))
-            read += len(lines)
-            del lines  # the raw lines go before the next file is read
-    if not staged:
-        staged.append(stage_lines(no_lines(), plan.days[0]))
-    events = stack([s.events for s in staged])
-    first = ~events["event_id"].duplicated(keep="first")
-    quarantine = stack([s.quarantine for s in staged])
-    merged = StagedLines(events[first].reset_index(drop=True), quarantine, sum(s.duplicates for s in staged) + int((~first).sum()))
-    return merged, manifest, read
+CHANGE_COLUMNS = [c for c in EVENT_COLUMNS if c != "user_agent"] + ["is_bot"]  # what makes an event "changed"
+QUARANTINE_COLUMNS = ["load_date", "source_file", "line_number", "raw", "reason", "event_id", "email"]
 
 
-def _origin_key(frame: pd.DataFrame) -> pd.Series:
-    """Sortable (load day, file, line) text: the earliest copy of an event wins."""
-    return frame["load_date"].astype(str) + "\x1f" + frame["source_file"] + "\x1f" + frame["line_number"].astype("int64").map("{:012d}".format)
+def _load_lines(con, settings: Settings, plan: RunPlan, hashes: set[str]) -> tuple[int, list[dict], int]:
+    """Read and check every landing file of the plan into the tables `staged` and `quarantine` (one chunk in memory).
 
-
-def dedupe_against_published(staged: pd.DataFrame, published: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, int]:
-    """(events to insert, published copies they displace, duplicates dropped) by earliest origin."""
-    twins = staged[["event_id"]].merge(published[["event_id", *ORIGIN]], on="event_id", how="inner")
-    if twins.empty:
-        return staged, published.iloc[0:0], 0
-    ours = staged.set_index("event_id").loc[twins["event_id"]]
-    staged_wins = (_origin_key(ours.reset_index()).to_numpy() < _origin_key(twins).to_numpy())
-    losers = set(twins.loc[~staged_wins, "event_id"])
-    displaced = published[member(published["event_id"], twins.loc[staged_wins, "event_id"])]
-    return staged[~member(staged["event_id"], losers)].reset_index(drop=True), displaced, len(losers)
-
-
-def _same_rows(left: pd.DataFrame, right: pd.DataFrame) -> pd.Series:
-    """Row-wise equality of two aligned frames, NA equal to NA."""
-    equal = pd.Series(True, index=left.index)
-    for column in left.columns:
-        a, b = left[column], right[column]
-        equal &= ((a == b).fillna(False).astype(bool) | (a.isna() & b.isna())).to_numpy()
-    return equal
-
-
-def changed_visitors(inserted: pd.DataFrame, removed: pd.DataFrame) -> pd.DataFrame:
-    """Visitors whose events changed, with the earliest changed event's timestamp (where to redo from).
-
-    An event deleted and inserted again unchanged (a rerun of a day) is no change.
+    Returns (non-blank lines read, manifest entries, duplicates found inside a chunk).
     """
-    pairs = inserted[CHANGE_COLUMNS].merge(removed[CHANGE_COLUMNS], on="event_id", suffixes=("", "_old"))
-    old = pairs[[f"{c}_old" for c in CHANGE_COLUMNS if c != "event_id"]].set_axis(CHANGE_COLUMNS[1:], axis=1)
-    unchanged = set(pairs.loc[_same_rows(pairs[CHANGE_COLUMNS[1:]], old).to_numpy(), "event_id"])
-    changes = pd.concat(
-        [frame.loc[~member(frame["event_id"], unchanged), ["anonymous_id", "timestamp"]] for frame in (inserted, removed)],
-        ignore_index=True,
+    read, manifest, duplicates = 0, [], 0
+    for day in plan.days:
+        for path in partition_files(settings.landing, day):
+            file = LandingFile(path, settings.landing)
+            for chunk in file.chunks(settings.stage_chunk_bytes):
+                staged = stage_lines(chunk, day)
+                events = staged.events.assign(erased=erased_mask(staged.events, hashes, settings))
+                _append(con, "staged", events)
+                _append(con, "quarantine", redact_quarantine(staged.quarantine, hashes, settings)[QUARANTINE_COLUMNS])
+                read, duplicates = read + chunk.num_rows, duplicates + staged.duplicates
+            manifest.append(dict(file.manifest_entry(), load_date=day))
+    return read, manifest, duplicates
+
+
+def _append(con, table: str, frame: pd.DataFrame) -> None:
+    """Insert a frame into a scratch table by column name (DuckDB casts to the table's types)."""
+    con.register("incoming", frame)
+    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+    con.unregister("incoming")
+
+
+def _create_tables(con) -> None:
+    """The scratch tables staging fills: the valid events of every chunk, and the quarantined lines."""
+    text = ", ".join(f"{c} VARCHAR" for c in EVENT_COLUMNS if c != "timestamp")
+    con.execute(f"CREATE TABLE staged ({text}, timestamp TIMESTAMPTZ, source_file VARCHAR, line_number BIGINT, load_date DATE, is_bot BOOLEAN, erased BOOLEAN)")
+    con.execute("CREATE TABLE quarantine (load_date DATE, source_file VARCHAR, line_number BIGINT, raw VARCHAR, reason VARCHAR, event_id VARCHAR, email VARCHAR)")
+
+
+def _one(con, sql: str) -> tuple:
+    return con.sql(sql).fetchall()[0]
+
+
+def _first_copies(con) -> int:
+    """`candidates`: the earliest copy of each event id in the run, with its keys; returns the copies dropped."""
+    con.execute(
+        f"""CREATE TABLE candidates AS
+        SELECT * EXCLUDE (erased), erased, {KEY_SQL.format('event_id')} AS event_key, {KEY_SQL.format('anonymous_id')} AS visitor_key
+        FROM staged QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY load_date, source_file, line_number) = 1"""
     )
-    return changes.groupby("anonymous_id", as_index=False)["timestamp"].min().rename(columns={"timestamp": "change_at"})
+    staged, kept = _one(con, "SELECT (SELECT count(*) FROM staged), (SELECT count(*) FROM candidates)")
+    con.execute("DROP TABLE staged")
+    return staged - kept
+
+
+def _move_erased(con) -> None:
+    """Events of erased contacts leave the run as redacted quarantine rows (right to erasure)."""
+    con.execute(
+        f"INSERT INTO quarantine BY NAME SELECT load_date, source_file, line_number, '{ERASED_RAW}' AS raw, "
+        f"'{ERASED_REASON}' AS reason, NULL AS event_id, NULL AS email FROM candidates WHERE erased"
+    )
+    con.execute("DELETE FROM candidates WHERE erased")
+
+
+def _against_history(con, store: EventStore, history: list[str]) -> tuple[int, pd.DataFrame]:
+    """Drop the run's events that a published earlier copy beats; return (dropped, the published copies the run beats
+    with their files).
+
+    Earliest (load day, file, line) wins, whichever day is staged first. Only the 8-byte keys of the history are read
+    in full; the files behind a matching key are then read for the rows' event ids and origins.
+    """
+    hits = con.sql(
+        f"SELECT DISTINCT event_key FROM {store.relation(con, history)} WHERE event_key IN (SELECT event_key FROM candidates)"
+    ).arrow().read_all()["event_key"]
+    files = store.rows_where(history, ds.field("event_key").isin(hits), ["event_key"])["path"].unique().tolist() if len(hits) else []
+    twins = store.rows_where(files, ds.field("event_key").isin(hits), ["event_id", "load_date", "source_file", "line_number"])
+    con.register("twins", twins.astype({"load_date": "datetime64[s]"}))
+    con.execute(
+        """CREATE TABLE duels AS
+        SELECT c.event_id, t.path, (c.load_date, c.source_file, c.line_number) < (t.load_date::DATE, t.source_file, t.line_number) AS run_wins
+        FROM candidates c JOIN twins t USING (event_id)"""
+    )
+    (dropped,) = _one(con, "SELECT count(*) FROM duels WHERE NOT run_wins")
+    con.execute("DELETE FROM candidates WHERE event_id IN (SELECT event_id FROM duels WHERE NOT run_wins)")
+    return int(dropped), con.sql("SELECT event_id, path FROM duels WHERE run_wins").df()
+
+
+def _removed(con, store: EventStore, replaced: list[str], beaten: pd.DataFrame) -> None:
+    """`removed`: the published events this run takes away: its days' old files and the copies it beats."""
+    parts = []
+    if replaced:
+        parts.append(f"SELECT {', '.join(CHANGE_COLUMNS)} FROM {store.relation(con, replaced)}")
+    if len(beaten):
+        con.register("beaten", beaten)
+        parts.append(
+            f"SELECT {', '.join(CHANGE_COLUMNS)} FROM {store.relation(con, sorted(set(beaten['path'])))} WHERE event_id IN (SELECT event_id FROM beaten)"
+        )
+    columns = ", ".join(f"NULL::{kind} AS {name}" for name, kind in _change_types(con))
+    con.execute(f"CREATE TABLE removed AS {' UNION ALL BY NAME '.join(parts) if parts else f'SELECT {columns} LIMIT 0'}")
+
+
+def _change_types(con) -> list[tuple[str, str]]:
+    types = dict(con.sql("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'candidates'").fetchall())
+    return [(name, types[name]) for name in CHANGE_COLUMNS]
+
+
+def _changes(con) -> pd.DataFrame:
+    """Visitors whose events changed (added, removed or altered), with the earliest changed event's time.
+
+    An event removed and staged again unchanged (a rerun of a day) is no change; neither is a new origin.
+    """
+    same = " AND ".join(f"n.{c} IS NOT DISTINCT FROM o.{c}" for c in CHANGE_COLUMNS if c != "event_id")
+    return con.sql(
+        f"""WITH n AS (SELECT {', '.join(CHANGE_COLUMNS)} FROM candidates),
+        changed AS (
+            SELECT n.anonymous_id AS a1, n.timestamp AS t1, o.anonymous_id AS a2, o.timestamp AS t2
+            FROM n FULL OUTER JOIN removed o ON n.event_id = o.event_id
+            WHERE n.event_id IS NULL OR o.event_id IS NULL OR NOT ({same})),
+        sides AS (SELECT a1 AS anonymous_id, t1 AS ts FROM changed WHERE a1 IS NOT NULL
+                  UNION ALL SELECT a2, t2 FROM changed WHERE a2 IS NOT NULL)
+        SELECT anonymous_id, {KEY_SQL.format('anonymous_id')} AS visitor_key, min(ts) AS change_at
+        FROM sides GROUP BY anonymous_id ORDER BY anonymous_id"""
+    ).df()
+
+
+def _write_new_files(con, store: EventStore, plan: RunPlan) -> list[EventFile]:
+    """The run's events as store files, one per (load day, bucket), sorted by visitor; streamed a batch at a time."""
+    order = "visitor_key, anonymous_id, timestamp, event_type = 'conversion', event_id"
+    written = []
+    groups = con.sql(f"SELECT DISTINCT load_date, {bucket_sql('visitor_key', plan.buckets)} AS b FROM candidates ORDER BY 1, 2").fetchall()
+    for day, bucket in groups:
+        rows = con.sql(
+            f"SELECT {', '.join(STORED_COLUMNS)} FROM candidates WHERE load_date = ? AND {bucket_sql('visitor_key', plan.buckets)} = ? ORDER BY {order}",
+            params=[day, bucket],
+        ).arrow()
+        written.append(store.write(store.new_path(day, plan.run_id, f"b{bucket}"), rows, day))
+    return [f for f in written if f is not None]
 
 
 def stage_run(settings: Settings, run_id: str) -> dict:
-    """Step 1: stage the plan's partitions against the published events; note the visitors to redo."""
+    """Step 1: the plan's landing files → new store files, quarantine rows, the manifest and the changed visitors."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
-    staged, manifest, read = _stage_days(settings, plan)
-    engine = get_engine(settings.warehouse_url)
-    with engine.connect() as conn:
-        staged = erase_suppressed(staged, suppressed_hashes(conn), settings)
-        if plan.full_refresh or is_empty(conn, t.events):
-            published = read_where_in(conn, t.events, "event_id", [])
-            replaced = published
-        else:
-            published = read_where_in(conn, t.events, "event_id", staged.events["event_id"])
-            replaced = read_where_in(conn, t.events, "load_date", plan.days)
-    published = published[~published["load_date"].isin(plan.days)]
-    events, displaced, late_duplicates = dedupe_against_published(staged.events, published)
-    removed = pd.concat([replaced, displaced], ignore_index=True).drop_duplicates("event_id")
-    workspace.write_buckets("events", events, "anonymous_id", plan.buckets)
-    workspace.write("event_deletes", removed[["event_id"]])
-    workspace.write("quarantine", staged.quarantine)
+    if plan.unchanged_since is None:
+        _stage(settings, workspace, plan)
+    return {**plan.stats, "buckets": list(range(plan.buckets))}
+
+
+def _stage(settings: Settings, workspace: Workspace, plan: RunPlan) -> None:
+    store = EventStore(settings.event_store_location())
+    with get_engine(settings.warehouse_url).connect() as conn:
+        hashes = suppressed_hashes(conn)
+        live = live_files(conn)
+    mine = live["load_date"].isin(plan.days) | plan.full_refresh
+    replaced, history = live.loc[mine, "path"].tolist(), live.loc[~mine, "path"].tolist()
+    with scratch_duckdb(settings, workspace) as con:
+        _create_tables(con)
+        read, manifest, duplicates = _load_lines(con, settings, plan, hashes)
+        duplicates += _first_copies(con)
+        _move_erased(con)
+        late, beaten = _against_history(con, store, history)
+        rewrites, rewritten = store.rewrite_without(beaten, dict(zip(live["path"], live["load_date"])), plan.run_id)
+        _removed(con, store, [] if plan.full_refresh else replaced, beaten)  # a full refresh redoes every visitor
+        workspace.write("changes", _changes(con))
+        new_files = _write_new_files(con, store, plan) + rewrites
+        quarantine = con.sql(f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine ORDER BY load_date, source_file, line_number").df()
+        loaded, bots = _one(con, "SELECT count(*), count(*) FILTER (WHERE is_bot) FROM candidates")
+    workspace.write("quarantine", quarantine)
     workspace.write("manifest", pd.DataFrame(manifest, columns=["load_date", "source_file", "bytes", "sha256", "lines_read"]))
-    workspace.write("changes", changed_visitors(events, removed))
+    plan.new_files = [f.to_json() for f in new_files]
+    plan.retired_files = replaced + rewritten
     plan.stats = {
         "events_read": read,
-        "events_loaded": len(events),
-        "events_duplicate": staged.duplicates + late_duplicates,
-        "events_quarantined": len(staged.quarantine),
-        "events_bot": int(events["is_bot"].sum()),
+        "events_loaded": int(loaded),
+        "events_duplicate": duplicates + late,
+        "events_quarantined": len(quarantine),
+        "events_bot": int(bots),
     }
     workspace.save_plan(plan)
-    return {**plan.stats, "buckets": list(range(plan.buckets))}
+
+
+__all__ = ["stage_run", "CHANGE_COLUMNS", "ORIGIN"]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import date
 
-from sqlalchemy import update
+from sqlalchemy import Connection, select, update
 
-from pipeline.contract.landing import landing_days
+from pipeline.contract.landing import file_digest, landing_days, partition_files
 from pipeline.runs import lock
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import create_tables, get_engine, transaction
+from pipeline.warehouse.event_store import EventStore, remove_leftovers
 from pipeline.warehouse.state import current_version, utc_now
 
 
@@ -38,8 +40,11 @@ def start_run(
     run_id = run_id or new_run_id([interval[0]], full_refresh)
     lock.acquire(settings, run_id, owner)
     now = utc_now()
+    fingerprint = settings.derived_fingerprint()
     with transaction(engine) as conn:
         version = current_version(conn)
+        remove_leftovers(EventStore(settings.event_store_location()), conn, now, settings.event_store_grace_minutes)
+        unchanged = None if full_refresh or len(days) != 1 else unchanged_since(conn, settings, days[0], fingerprint)
         conn.execute(t.pipeline_runs.delete().where(t.pipeline_runs.c.run_id == run_id))
         conn.execute(
             t.pipeline_runs.insert().values(
@@ -49,13 +54,44 @@ def start_run(
                 full_refresh=full_refresh,
                 started_at=now,
                 status="running",
+                settings_fingerprint=fingerprint,
+                unchanged_since=unchanged,
             )
         )
-    plan = RunPlan(run_id, list(days), full_refresh, settings.buckets, version, now)
+    buckets = run_buckets(settings, days)
+    plan = RunPlan(run_id, list(days), full_refresh, buckets, version, now, unchanged_since=unchanged, fingerprint=fingerprint)
     workspace = Workspace(settings, run_id)
     workspace.remove()
     workspace.save_plan(plan)
     return run_id
+
+
+def run_buckets(settings: Settings, days: list[date]) -> int:
+    """The run's bucket count: the setting, or more when the load is big, so a bucket holds about `bucket_events`.
+
+    The size is estimated from the landing files (about 400 bytes a JSON line, 60 gzipped, 150 in Parquet).
+    """
+    per_event = {".gz": 60, ".parquet": 150}
+    estimate = sum(path.stat().st_size / per_event.get(path.suffix, 400) for day in days for path in partition_files(settings.landing, day))
+    return max(settings.buckets, min(1024, math.ceil(estimate / settings.bucket_events)))
+
+
+def unchanged_since(conn: Connection, settings: Settings, day: date, fingerprint: str) -> str | None:
+    """The last successful run that staged exactly these files of `day` with these settings, if any: a rerun then has
+    nothing to redo (SPEC §9: a rerun that changes nothing costs less than the first run)."""
+    runs, m = t.pipeline_runs, t.run_manifest
+    last = conn.execute(
+        select(runs.c.run_id, runs.c.settings_fingerprint)
+        .join(m, m.c.run_id == runs.c.run_id)
+        .where(runs.c.status == "success", m.c.load_date == day)
+        .order_by(runs.c.finished_at.desc())
+        .limit(1)
+    ).first()
+    if last is None or last.settings_fingerprint != fingerprint:
+        return None
+    staged = {tuple(row) for row in conn.execute(select(m.c.source_file, m.c.bytes, m.c.sha256).where(m.c.run_id == last.run_id, m.c.load_date == day))}
+    now = {(f"dt={day.isoformat()}/{path.name}", *file_digest(path)) for path in partition_files(settings.landing, day)}
+    return last.run_id if staged == now else None
 
 
 def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> None:

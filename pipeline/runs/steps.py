@@ -8,67 +8,65 @@ what it writes.
 
 from __future__ import annotations
 
+from datetime import date
+
 import pandas as pd
 
+from pipeline.contract.schema import load_contract
 from pipeline.runs import lock
-from pipeline.runs.workspace import Workspace, bucket_of
+from pipeline.runs.scratch import scratch_duckdb
+from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.transform.contacts import build_contact_tables
 from pipeline.transform.frames import member
 from pipeline.transform.identity import assign_identities
-from pipeline.transform.sessions import TYPE_RANK, build_sessions
+from pipeline.transform.resume import from_resume_point, redone_sessions, resume_points
+from pipeline.transform.sessions import build_sessions
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine
+from pipeline.warehouse.event_store import EventStore, live_files
+from pipeline.warehouse.keys import buckets_of, key_bucket
 from pipeline.warehouse.rows import read_table, read_where_in
 
-SESSION_KEYS = ["session_id", "anonymous_id", "timestamp", "first_event_id"]
+SESSION_KEYS = ["session_id", "anonymous_id", "timestamp", "end_timestamp", "first_event_id"]
+MAX_DAYS_LATE = load_contract().max_days_after_load_day  # an event's load day is at most this many days before its own
+EVENT_READ = ["event_id", "anonymous_id", "timestamp", "event_type", "page_url", "referrer", "email", "conversion_type", "conversion_id"]
 
 
 def _mine(frame: pd.DataFrame, column: str, buckets: int, bucket: int) -> pd.DataFrame:
-    return frame[(bucket_of(frame[column], buckets) == bucket).to_numpy()]
+    return frame[buckets_of(frame[column], buckets) == bucket]
 
 
-def _resume_at(visitors: pd.Series, resume: pd.Series) -> pd.Series:
-    """Each row's resume point (NaT: redo the visitor's whole history)."""
-    values = resume.reindex(visitors.to_numpy()).to_numpy(dtype="datetime64[us]")
-    return pd.Series(values, index=visitors.index).dt.tz_localize("UTC")
+def key_range(bucket: int, buckets: int) -> tuple[int, int]:
+    """The visitor keys of a bucket, inclusive (the inverse of warehouse.keys.key_bucket)."""
+    low = -(-bucket * 2**32 // buckets) << 31
+    high = (-(-(bucket + 1) * 2**32 // buckets) << 31) - 1
+    return low, high
 
 
-def resume_points(changes: pd.DataFrame, sessions: pd.DataFrame) -> pd.Series:
-    """Per changed visitor, the start of its latest session that began before the earliest change (NaT: all).
-
-    Sessions are decided from earlier events only, so everything before that session stays as it is.
-    """
-    none = pd.Series(pd.NaT, index=changes["anonymous_id"], dtype="datetime64[us, UTC]")
-    if sessions.empty:
-        return none
-    change_at = sessions["anonymous_id"].map(changes.set_index("anonymous_id")["change_at"])
-    before = sessions[(sessions["timestamp"] < change_at).to_numpy()]
-    latest = before.groupby("anonymous_id")["timestamp"].max()
-    return none.fillna(latest.reindex(none.index)).astype("datetime64[us, UTC]")
+def post_run_files(live: pd.DataFrame, plan: RunPlan, bucket: int, since: date | None) -> list[str]:
+    """The store files this bucket reads: the run's new files and the live files it keeps, within the bucket's key
+    range, from load day `since` on (None: the run's new files only)."""
+    low, high = key_range(bucket, plan.buckets)
+    new = pd.DataFrame([f.__dict__ for f in plan.event_files()], columns=live.columns)
+    kept = live[~live["path"].isin(plan.retired_files)]
+    kept = kept.iloc[0:0] if since is None else kept[kept["load_date"] >= since]
+    files = pd.concat([kept, new], ignore_index=True)
+    return files.loc[(files["min_visitor_key"] <= high) & (files["max_visitor_key"] >= low), "path"].tolist()
 
 
-def _from_resume_point(events: pd.DataFrame, resume: pd.Series, redone: pd.DataFrame) -> pd.DataFrame:
-    """Events at or after each visitor's resume point: the first event of the earliest redone session.
-
-    Events at the resume instant that sort before that first event belong to the session before it.
-    """
-    at = _resume_at(events["anonymous_id"], resume)
-    events = events[(at.isna() | (events["timestamp"] >= at)).to_numpy()]
-    tie = (events["timestamp"] == _resume_at(events["anonymous_id"], resume)).fillna(False).to_numpy(dtype=bool)
-    if not tie.any():
-        return events
-    tied = events[tie]
-    firsts = tied[tied["event_id"].isin(redone["first_event_id"])]
-    keys = {}
-    for visitor, kind, event_id in zip(firsts["anonymous_id"], firsts["event_type"], firsts["event_id"]):
-        keys[visitor] = min(keys.get(visitor, (9, "")), (TYPE_RANK[kind], event_id)) if visitor in keys else (TYPE_RANK[kind], event_id)
-    before = [
-        visitor in keys and (TYPE_RANK[kind], event_id) < keys[visitor]
-        for visitor, kind, event_id in zip(tied["anonymous_id"], tied["event_type"], tied["event_id"])
-    ]
-    drop = tied.index[before]
-    return events.drop(index=drop)
+def visitor_events(settings: Settings, workspace: Workspace, files: list[str], resume: pd.DataFrame, bucket: int, buckets: int) -> pd.DataFrame:
+    """The human events of the resumed visitors from their resume points, ordered as sessions need them."""
+    store = EventStore(settings.event_store_location())
+    low, high = key_range(bucket, buckets)
+    with scratch_duckdb(settings, workspace) as con:
+        con.register("resume", resume[["anonymous_id", "resume_at"]])
+        return con.sql(
+            f"""SELECT {', '.join('e.' + c for c in EVENT_READ)} FROM {store.relation(con, files)} e
+            JOIN resume r ON e.anonymous_id = r.anonymous_id
+            WHERE e.visitor_key BETWEEN {low} AND {high} AND e.timestamp >= r.resume_at AND NOT e.is_bot
+            ORDER BY e.anonymous_id, e.timestamp, e.event_type = 'conversion', e.event_id"""
+        ).df()
 
 
 def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
@@ -76,22 +74,22 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
-    changes = _mine(workspace.read("changes"), "anonymous_id", plan.buckets, bucket)
-    staged = workspace.read(f"events-{bucket}")
-    staged = staged[member(staged["anonymous_id"], changes["anonymous_id"])]  # a rerun re-stages unchanged visitors too
-    removed = set(workspace.read("event_deletes")["event_id"])
+    if plan.unchanged_since:
+        return {"visitors": 0, "sessions": 0, "sessions_replaced": 0}
+    changes = workspace.read("changes")
+    changes = changes[key_bucket(changes["visitor_key"].to_numpy(), plan.buckets) == bucket]
+    visitors = [] if plan.full_refresh else changes["anonymous_id"]
     with get_engine(settings.warehouse_url).connect() as conn:
-        visitors = [] if plan.full_refresh else changes["anonymous_id"]
         old_sessions = read_where_in(conn, t.sessions, "anonymous_id", visitors, SESSION_KEYS)
-        resume = resume_points(changes, old_sessions)
-        old_events = _published_events(conn, old_sessions, resume)
         old_conversions = read_where_in(conn, t.conversions, "anonymous_id", visitors, ["event_id", "email", "session_id"])
-    at = _resume_at(old_sessions["anonymous_id"], resume)
-    redone = old_sessions[at.isna() | (old_sessions["timestamp"] >= at)]
-    old_events = old_events[~member(old_events["event_id"], removed)]
-    events = pd.concat([old_events, staged[old_events.columns]], ignore_index=True)
-    events = _from_resume_point(events, resume, redone)
-    sessions, conversions = build_sessions(events=events[~events["is_bot"].astype(bool)], settings=settings)
+        live = live_files(conn)
+    resume = resume_points(changes, old_sessions, settings.session_timeout_minutes)
+    redone = redone_sessions(old_sessions, resume)
+    published = resume.loc[resume["anonymous_id"].isin(old_sessions["anonymous_id"]), "resume_at"]
+    since = (published.min() - pd.Timedelta(days=MAX_DAYS_LATE)).date() if len(published) else None
+    files = post_run_files(live, plan, bucket, since)
+    events = from_resume_point(visitor_events(settings, workspace, files, resume, bucket, plan.buckets), resume, redone)
+    sessions, conversions = build_sessions(events=events, settings=settings)
     dropped = old_conversions[member(old_conversions["session_id"], redone["session_id"])]
     workspace.write(f"sessions-{bucket}", sessions)
     workspace.write(f"conversions-{bucket}", conversions)
@@ -100,23 +98,13 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     return {"visitors": len(changes), "sessions": len(sessions), "sessions_replaced": len(redone)}
 
 
-def _published_events(conn, old_sessions: pd.DataFrame, resume: pd.Series) -> pd.DataFrame:
-    """Published events of visitors that have sessions, from their resume points on (whole history if none)."""
-    columns = [c.name for c in t.events.columns if c.name not in ("load_date", "source_file", "line_number")]
-    with_sessions = resume[resume.index.isin(old_sessions["anonymous_id"])]
-    bounded, whole = with_sessions.dropna(), with_sessions[with_sessions.isna()]
-    parts = [read_where_in(conn, t.events, "anonymous_id", whole.index, columns)]
-    if len(bounded):
-        since = t.events.c.timestamp >= bounded.min().to_pydatetime().replace(tzinfo=None)
-        parts.append(read_where_in(conn, t.events, "anonymous_id", bounded.index, columns, where=since))
-    return pd.concat(parts, ignore_index=True)
-
-
 def identify(settings: Settings, run_id: str) -> dict:
     """Re-derive the identity of every changed visitor and list the contacts whose journey may have changed."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
+    if plan.unchanged_since:
+        return {"identities": 0, "contacts_touched": 0, "buckets": list(range(plan.buckets))}
     changes = workspace.read("changes")
     new_conversions = workspace.read_buckets("conversions", plan.buckets)
     dropped = workspace.read_buckets("conversion_deletes", plan.buckets)
@@ -143,10 +131,11 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
+    if plan.unchanged_since:
+        return {"contacts_touched": 0, "contacts": 0}
     emails = _mine(workspace.read("touched"), "email", plan.buckets, bucket)["email"]
     new_identities = workspace.read("identities")
     changed = set(workspace.read("changes")["anonymous_id"])
-    new_sessions = workspace.read_buckets("sessions", plan.buckets)
     gone_sessions = set(workspace.read_buckets("session_deletes", plan.buckets)["session_id"])
     new_conversions = workspace.read_buckets("conversions", plan.buckets)
     gone_conversions = set(workspace.read_buckets("conversion_deletes", plan.buckets)["event_id"])
@@ -163,8 +152,8 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
         shared = set(conversions["session_id"]) - set(sessions["session_id"])
         sessions = pd.concat([sessions, read_where_in(conn, t.sessions, "session_id", [] if plan.full_refresh else shared)])
     sessions = sessions[~member(sessions["session_id"], gone_sessions)]
-    mine = member(new_sessions["anonymous_id"], identities["anonymous_id"]) | member(new_sessions["session_id"], shared)
-    sessions = pd.concat([sessions, new_sessions[mine]], ignore_index=True).drop_duplicates("session_id")
+    new_sessions = workspace.read_matching("sessions", plan.buckets, {"anonymous_id": identities["anonymous_id"], "session_id": shared})
+    sessions = pd.concat([sessions, new_sessions], ignore_index=True).drop_duplicates("session_id")
     tables = build_contact_tables(identities=identities, sessions=sessions, conversions=conversions, settings=settings)
     for name, frame in tables.items():
         workspace.write(f"{name}-{bucket}", frame)

@@ -7,13 +7,13 @@ from __future__ import annotations
 import hashlib
 import re
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, func, or_, select
 
-from pipeline.contract.staging import ORIGIN, StagedLines
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
-from pipeline.warehouse.rows import insert_frame, read_table, read_where_in
+from pipeline.warehouse.rows import insert_frame
 
 ERASED_RAW = "[erased: right to erasure]"
 
@@ -42,32 +42,26 @@ def suppressed_hashes(conn: Connection) -> set[str]:
     return set(conn.execute(select(t.suppressions.c.value_hash)).scalars())
 
 
-def erase_suppressed(staged: StagedLines, hashes: set[str], settings: Settings) -> StagedLines:
-    """Staged events of erased contacts become redacted quarantine rows; quarantine text naming them is redacted."""
-    if not hashes:
-        return staged
-    events = staged.events
+def erased_mask(events: pd.DataFrame, hashes: set[str], settings: Settings) -> np.ndarray:
+    """Which staged events belong to an erased contact: its email, or its device's events that carry no other email."""
+    if not hashes or events.empty:
+        return np.zeros(len(events), dtype=bool)
     by_email = _hashes(events["email"], settings).isin(hashes)
     by_visitor = _hashes(events["anonymous_id"], settings).isin(hashes) & (events["email"].isna() | by_email)
-    erased = (by_email | by_visitor).to_numpy()
-    moved = events.loc[erased, ORIGIN].assign(raw=ERASED_RAW, reason=ERASED_REASON, event_id=None, email=None)
-    quarantine = staged.quarantine.copy()
+    return (by_email | by_visitor).to_numpy(dtype=bool)
+
+
+def redact_quarantine(quarantine: pd.DataFrame, hashes: set[str], settings: Settings) -> pd.DataFrame:
+    """Quarantine rows whose text or email names an erased contact keep their place, not their text."""
+    if not hashes or quarantine.empty:
+        return quarantine
+    quarantine = quarantine.reset_index(drop=True)
     mentioned = quarantine["raw"].str.lower().str.extractall(EMAIL_IN_TEXT)[0]
     named = set(mentioned[_hashes(mentioned, settings).isin(hashes)].index.get_level_values(0))
     named |= set(quarantine.index[_hashes(quarantine["email"], settings).isin(hashes)])
     rows = quarantine.index.isin(list(named))
     quarantine.loc[rows, ["raw", "email"]] = [ERASED_RAW, None]
-    quarantine = pd.concat([quarantine, moved[quarantine.columns]], ignore_index=True)
-    return StagedLines(events[~erased].reset_index(drop=True), quarantine, staged.duplicates)
-
-
-def contact_events(conn: Connection, email: str, visitors: list[str]) -> pd.DataFrame:
-    """The events to erase: the contact's conversions and everything of its own devices but others' conversions."""
-    columns = ["event_id", "anonymous_id", "timestamp", "email"]
-    own = read_where_in(conn, t.events, "anonymous_id", visitors, columns)
-    own = own[own["email"].isna() | (own["email"] == email)]
-    carried = read_table(conn, t.events, t.events.c.email == email, columns)
-    return pd.concat([own, carried], ignore_index=True).drop_duplicates("event_id")
+    return quarantine
 
 
 def erase_in_transaction(conn: Connection, email: str, visitors: list[str], settings: Settings, now) -> None:

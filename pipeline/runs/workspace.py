@@ -14,18 +14,13 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from pipeline.settings import Settings
 from pipeline.transform.frames import stack
-
-
-def bucket_of(values: pd.Series, buckets: int) -> pd.Series:
-    """Stable hash bucket of each key (same on every machine and run), for splitting work into buckets."""
-    if buckets == 1 or values.empty:
-        return pd.Series(0, index=values.index, dtype="int64")
-    hashes = pd.util.hash_array(values.astype(object).to_numpy(), categorize=False)
-    return pd.Series((hashes % buckets).astype("int64"), index=values.index)
+from pipeline.warehouse.event_store import EventFile
+from pipeline.warehouse.keys import buckets_of
 
 
 @dataclass
@@ -39,6 +34,13 @@ class RunPlan:
     base_version: int
     started_at: datetime
     stats: dict = field(default_factory=dict)
+    new_files: list[dict] = field(default_factory=list)  # store files the run wrote (EventFile.to_json), live once published
+    retired_files: list[str] = field(default_factory=list)  # live store files the run replaces
+    unchanged_since: str | None = None  # the earlier run whose input this one found unchanged: nothing to redo
+    fingerprint: str = ""  # the settings that shape the derived tables (a changed one means: recompute)
+
+    def event_files(self) -> list[EventFile]:
+        return [EventFile.from_json(f) for f in self.new_files]
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -86,7 +88,7 @@ class Workspace:
 
     def write_buckets(self, name: str, frame: pd.DataFrame, key: str, buckets: int) -> None:
         """Write one file per hash bucket of `key` (name-0 … name-N), so each bucket task reads only its own."""
-        bucket = bucket_of(frame[key], buckets).to_numpy()
+        bucket = buckets_of(frame[key], buckets)
         for b in range(buckets):
             self.write(f"{name}-{b}", frame[bucket == b])
 
@@ -96,6 +98,18 @@ class Workspace:
     def read_buckets(self, prefix: str, buckets: int) -> pd.DataFrame:
         """Concatenate the per-bucket outputs of one step."""
         return stack([self.read(f"{prefix}-{b}") for b in range(buckets)])
+
+    def read_matching(self, prefix: str, buckets: int, columns: dict) -> pd.DataFrame:
+        """Rows of one step's per-bucket outputs whose value in any of the given columns is in that column's values
+        (filtered while reading, so only the matching rows are ever held)."""
+        condition = None
+        for column, values in columns.items():
+            keys = pa.array(pd.Series(list(values), dtype="str"), type=pa.string()) if len(values) else pa.array([], type=pa.string())
+            part = ds.field(column).isin(keys)
+            condition = part if condition is None else condition | part
+        paths = [str(self.root / f"{prefix}-{b}.parquet") for b in range(buckets)]
+        schema = pa.unify_schemas([pq.read_schema(path) for path in paths], promote_options="permissive")
+        return ds.dataset(paths, schema=schema, format="parquet").to_table(filter=condition).to_pandas()
 
     def write_json(self, name: str, data: dict) -> None:
         self.create()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -215,6 +216,8 @@ pipeline_runs = Table(
     Column("status", String(16), nullable=False),
     Column("error", Text),
     Column("validation", Text),
+    Column("unchanged_since", Text),
+    Column("settings_fingerprint", String(64)),
 )
 
 run_manifest = Table(
@@ -226,6 +229,22 @@ run_manifest = Table(
     Column("bytes", Integer, nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("lines_read", Integer, nullable=False),
+)
+
+event_files = Table(
+    "event_files",
+    metadata,
+    Column("path", Text, primary_key=True),
+    Column("load_date", Date, nullable=False),
+    Column("run_id", Text, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("min_visitor_key", BigInteger, nullable=False),
+    Column("max_visitor_key", BigInteger, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+    Column("retired_at", DateTime),
+    Column("retired_by", Text),
+    Index("ix_event_files_live", "retired_at", "load_date"),
 )
 
 validation_results = Table(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import date, datetime
+from datetime import date
 
 import pandas as pd
 import pyarrow as pa
@@ -201,19 +201,23 @@ def test_missing_landing_folder_is_a_clear_error(settings, tmp_path):
         read_partition(tmp_path / "nowhere", DAY)
 
 
-def test_staging_file_by_file_equals_staging_the_day_whole(tmp_path):
-    """_stage_days holds one file's lines at a time; duplicates across files, quarantine and counts match."""
-    from pipeline.runs.stage import _stage_days
-    from pipeline.runs.workspace import RunPlan
-
-    write_partition(tmp_path, "2025-03-01", [GOOD, {**GOOD, "event_id": "ok-2"}, "{broken"], name="a.jsonl")
-    write_partition(tmp_path, "2025-03-01", [{**GOOD, "page_url": "https://a.example/later"}, {**GOOD, "event_id": "ok-3"}], name="b.jsonl")
-    write_partition(tmp_path, "2025-03-01", ["{also broken", {**GOOD, "event_id": "ok-3"}], name="c.jsonl")
-    lines, manifest = read_partition(tmp_path, DAY)
+def test_staging_chunk_by_chunk_equals_staging_the_day_whole(tmp_path):
+    """Staging holds one chunk of a file's lines at a time; duplicates across chunks and files, quarantine and counts
+    are those of checking the whole day at once."""
+    write_partition(tmp_path / "landing", "2025-03-01", [GOOD, {**GOOD, "event_id": "ok-2"}, "{broken"], name="a.jsonl")
+    write_partition(tmp_path / "landing", "2025-03-01", [{**GOOD, "page_url": "https://a.example/later"}, {**GOOD, "event_id": "ok-3"}], name="b.jsonl")
+    write_partition(tmp_path / "landing", "2025-03-01", ["{also broken", {**GOOD, "event_id": "ok-3"}], name="c.jsonl")
+    lines, manifest = read_partition(tmp_path / "landing", DAY)
     whole = stage_lines(lines, DAY)
-    plan = RunPlan("r", [DAY], False, 1, 0, datetime(2025, 3, 2))
-    by_file, files, read = _stage_days(Settings(landing=tmp_path, warehouse_url="sqlite://"), plan)
-    pd.testing.assert_frame_equal(by_file.events, whole.events)
-    pd.testing.assert_frame_equal(by_file.quarantine, whole.quarantine)
-    assert (by_file.duplicates, read, len(files)) == (whole.duplicates, len(lines), 3) == (2, 7, 3)
-    assert by_file.events["event_id"].tolist() == ["ok-1", "ok-2", "ok-3"]
+    published = {}
+    for chunk in (120, 1 << 20):  # a chunk is about one line, or the whole file
+        settings = Settings(landing=tmp_path / "landing", warehouse_url=f"sqlite:///{tmp_path / f'{chunk}.db'}", workspace=tmp_path / "runs", stage_chunk_bytes=chunk)
+        run(settings, "2025-03-01")
+        published[chunk] = (table(settings, "events"), table(settings, "quarantined_events"), _counts(settings, "2025-03-01"))
+    small, large = published.values()
+    for left, right in zip(small, large):
+        pd.testing.assert_frame_equal(left, right) if isinstance(left, pd.DataFrame) else None
+    assert small[2] == large[2] == {"events_read": 7, "events_loaded": 3, "events_duplicate": 2, "events_quarantined": 2, "events_bot": 0}
+    assert small[0]["event_id"].tolist() == whole.events["event_id"].tolist() == ["ok-1", "ok-2", "ok-3"]
+    assert small[1]["line_number"].tolist() == whole.quarantine["line_number"].tolist()
+    assert len(manifest) == 3

@@ -59,7 +59,7 @@ def good(tmp_path_factory) -> dict[str, pd.DataFrame]:
     root = tmp_path_factory.mktemp("good")
     (root / "landing").mkdir()
     settings = Settings(warehouse_url=f"sqlite:///{root / 'wh.db'}", landing=root / "landing", workspace=root / "runs", buckets=2)
-    frames = run_frames(Workspace(settings, prepare_run(settings)))
+    frames = run_frames(settings, Workspace(settings, prepare_run(settings)))
     assert {name: len(frame) > 0 for name, frame in frames.items()} == {"events": True, "sessions": True, "contacts": True}
     return frames
 
@@ -250,15 +250,15 @@ def test_failing_gate_fails_the_run_and_leaves_the_published_tables_alone(settin
     before = published(settings)
     assert SUMMARY.match(table(settings, "pipeline_runs")["validation"].iloc[0])
 
-    import pipeline.steps
+    import pipeline.runs.steps as steps
 
-    real = pipeline.steps.build_sessions
+    real = steps.build_sessions
 
     def negative_durations(**kwargs):
         sessions, conversions = real(**kwargs)
         return sessions.assign(session_duration=-sessions["session_duration"] - 1), conversions
 
-    monkeypatch.setattr(pipeline.steps, "build_sessions", negative_durations)
+    monkeypatch.setattr(steps, "build_sessions", negative_durations)
     write_partition(settings.landing, "2025-03-02", [event("e1", "v1", "2025-03-02 09:00:00", "/again"), event("e2", "v9", "2025-03-02 09:30:00", "/")])
     with pytest.raises(QualityGateError, match="sessions: .*session_duration >= 0"):
         run(settings, "2025-03-02")

@@ -1,0 +1,43 @@
+"""63-bit keys of ids (the lower half of their md5), and the buckets they fall in.
+
+The event store sorts its files by the key of the anonymous id, and runs split their work into buckets that are
+contiguous key ranges, so a bucket reads a key range of each file whatever the bucket count that wrote it. Any
+engine can recompute a key: `md5_number_lower(x) >> 1` in DuckDB, the first 8 bytes of md5(x) read little-endian
+and shifted right by one elsewhere.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+KEY_SQL = "(md5_number_lower({}) >> 1)::BIGINT"
+
+
+def bucket_sql(key: str, buckets: int) -> str:
+    """The bucket of a key column as SQL (see `key_bucket`)."""
+    return f"((({key}) >> 31) * {int(buckets)}) >> 32"
+
+
+def key_bucket(keys: np.ndarray, buckets: int) -> np.ndarray:
+    """Bucket b of n holds keys in [b·2^63/n, (b+1)·2^63/n): the top 32 key bits scaled to n."""
+    return ((np.asarray(keys, dtype=np.int64) >> 31) * int(buckets)) >> 32
+
+
+def md5_keys(values: pd.Series) -> np.ndarray:
+    """The 63-bit key of each text value (the same as KEY_SQL computes in DuckDB)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    with duckdb.connect() as con:
+        con.register("v", pa.table({"v": pa.array(values.astype("str"), type=pa.string(), from_pandas=True)}))
+        keys = con.sql(f"SELECT {KEY_SQL.format('v')} AS k FROM v").arrow().read_all()["k"]
+    return keys.to_numpy(zero_copy_only=False)
+
+
+def buckets_of(values: pd.Series, buckets: int) -> np.ndarray:
+    """The bucket of each text value (visitors and contacts alike)."""
+    if buckets == 1:
+        return np.zeros(len(values), dtype=np.int64)
+    return key_bucket(md5_keys(values), buckets)
