@@ -61,6 +61,14 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="HTTP API: largest request body accepted; bigger ones get 413 unread."
     )
+    attribution_lookback_days: int = Field(
+        default=30, ge=1, description="Multi-touch attribution: a conversion's path holds the journey sessions that started "
+        "at most this many days before it (its own session always). Changing it needs a full refresh.",
+    )
+    attribution_half_life_days: float = Field(
+        default=7.0, gt=0, description="Multi-touch attribution, time_decay model: a touch this many days before the "
+        "conversion weighs half as much as one at the conversion. Changing it needs a full refresh.",
+    )
 
     @field_validator("referral_exclusions", "own_domains")
     @classmethod

@@ -1,5 +1,5 @@
-"""Quality gates before publish (SPEC section 10): a run's staged events, sessions and contacts checked
-against the facts of schemas/tables.yml with Great Expectations.
+"""Quality gates before publish (SPEC section 10): a run's staged events, sessions, contacts and attribution
+credits checked against the facts of schemas/tables.yml with Great Expectations.
 
 Every suite's outcome is kept (a `validation_results` row per suite, written in its own transaction, and
 `validation.json` in the workspace); a failed critical expectation raises `QualityGateError`, so the run
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.runs import lock
-from pipeline.runs.expectations import suite_expectations, with_derived
+from pipeline.runs.expectations import suite_expectations, with_derived, with_run_context
 from pipeline.runs.workspace import Workspace
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
@@ -53,13 +53,19 @@ class SuiteOutcome:
         return f"{passed} ok" + (f" ({minor} non-critical failed)" if minor else "")
 
 
-def run_frames(workspace: Workspace) -> dict[str, pd.DataFrame]:
-    """The frames the gates check, read from the run's workspace."""
+def run_frames(workspace: Workspace, settings: Settings) -> dict[str, pd.DataFrame]:
+    """The frames the gates check, read from the run's workspace (attribution credits with their run context)."""
     buckets = workspace.plan().buckets
+    credits = with_run_context(
+        workspace.read_buckets("attribution_credits", buckets),
+        journeys=workspace.read_buckets("contact_sessions", buckets),
+        lookback_days=settings.attribution_lookback_days,
+    )
     return {
         "events": workspace.read_buckets("events", buckets),
         "sessions": workspace.read_buckets("sessions", buckets),
         "contacts": workspace.read_buckets("contacts", buckets),
+        "attribution_credits": credits,
     }
 
 
@@ -179,7 +185,7 @@ def check_run(settings: Settings, run_id: str) -> dict:
     """Validate the run's staged events, sessions and contacts; raise before publish on a critical failure."""
     lock.heartbeat(settings, run_id)
     workspace = Workspace(settings, run_id)
-    outcomes = validate_frames(run_frames(workspace))
+    outcomes = validate_frames(run_frames(workspace, settings))
     record_outcomes(settings, run_id, outcomes)
     result = {
         "summary": ", ".join(o.summary() for o in outcomes),
