@@ -107,9 +107,11 @@ def rule_based_credits(paths: pd.DataFrame, half_life_days: float) -> pd.DataFra
     last_non_direct = np.where(last_non_direct == 0, n, last_non_direct)  # all direct: the last touch
     ends = (position == 1) | (position == n)
     middle = 0.2 / np.maximum(n - 2, 1)
-    days = (_microseconds(paths["conversion_timestamp"]) - _microseconds(paths["session_timestamp"])) / US_PER_DAY
-    nearest = _per_path(days, starts, np.minimum, lengths) if len(starts) else days
-    weight = np.exp2(-(days - nearest) / half_life_days)  # relative to the nearest touch: no underflow to 0/0
+    age = _microseconds(paths["conversion_timestamp"]) - _microseconds(paths["session_timestamp"])  # exact, in µs
+    nearest = _per_path(age, starts, np.minimum, lengths) if len(starts) else age
+    # 2^(-days / h), taken relative to the path's nearest touch: the same credits after normalising, but the
+    # largest weight is 1, so old touches and short half-lives cannot underflow to 0 / 0
+    weight = np.exp2(-((age - nearest) / US_PER_DAY) / half_life_days)
     credits = {
         "first_touch": (position == 1).astype("float64"),
         "last_touch": (position == n).astype("float64"),
