@@ -110,6 +110,18 @@ def _group_values(frame: pd.DataFrame, by: str) -> pd.Series:
     return (frame["source"] + " / " + frame["medium"]) if by == "source_medium" else frame[by]
 
 
+def read_frame(conn: Connection, query, names: list[str]) -> pd.DataFrame:
+    """A query's rows as a frame, built column-wise (pandas' from_records probes every SQLAlchemy row: 10× slower)."""
+    columns = list(zip(*conn.execute(query).fetchall())) or [()] * len(names)
+    return pd.DataFrame({name: np.asarray(values, dtype=object) for name, values in zip(names, columns)})
+
+
+def ordered(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """The frame sorted by the keys (sorting integer codes of each key: several times faster than sorting text)."""
+    codes = [pd.factorize(frame[key], sort=True)[0] for key in reversed(keys)]
+    return frame.take(np.lexsort(codes)).reset_index(drop=True) if len(frame) else frame
+
+
 def conversion_path_rows(conn: Connection, query: AttributionQuery) -> pd.DataFrame:
     """The path rows of the window's conversions that pass the filters, in path order, with the model's credit."""
     ac = t.attribution_credits
@@ -123,23 +135,25 @@ def conversion_path_rows(conn: Connection, query: AttributionQuery) -> pd.DataFr
         source = ac.join(conv, and_(conv.c.event_id == ac.c.conversion_event_id, conv.c.conversion_page == page))
     credit = [ac.c[query.model]] if query.model in t.RULE_MODELS else []
     columns = [ac.c.conversion_event_id, ac.c.position, *_group_columns(ac, query.by), *credit]
-    rows = conn.execute(select(*columns).select_from(source).where(and_(True, *conditions))).fetchall()
-    frame = pd.DataFrame.from_records(rows, columns=[c.name for c in columns])
-    frame["value"] = _group_values(frame, query.by).astype("str") if len(frame) else pd.Series(dtype="str")
-    return frame.sort_values(["conversion_event_id", "position"], kind="stable").reset_index(drop=True)
+    frame = read_frame(conn, select(*columns).select_from(source).where(and_(True, *conditions)), [c.name for c in columns])
+    frame["value"] = _group_values(frame, query.by).astype("str")
+    if query.model in t.RULE_MODELS:
+        frame[query.model] = frame[query.model].astype("float64")
+    return ordered(frame.astype({"position": "int64"}), ["conversion_event_id", "position"])
 
 
 def non_converting_visits(conn: Connection, query: AttributionQuery) -> pd.DataFrame:
-    """Sessions in the window of visitors with no counted conversion in it, per visitor in (timestamp, session id) order."""
+    """Group values of the sessions in the window of visitors with no counted conversion in it, per visitor in
+    (timestamp, session id) order (sorted by the database, along its visitor-time index)."""
     s, conv = t.sessions, t.conversions
     counted = [conv.c.anonymous_id == s.c.anonymous_id, *_window(conv.c.timestamp, query)]
     counted += [conv.c[column] == value for column, value in query.conversion_filters.items()]
-    columns = [s.c.anonymous_id, s.c.timestamp, s.c.session_id, *_group_columns(s, query.by)]
+    columns = [s.c.anonymous_id, *_group_columns(s, query.by)]
     where = and_(True, *_window(s.c.timestamp, query), ~exists(select(conv.c.event_id).where(*counted)))
-    frame = pd.DataFrame.from_records(conn.execute(select(*columns).where(where)).fetchall(), columns=[c.name for c in columns])
-    frame["value"] = _group_values(frame, query.by).astype("str") if len(frame) else pd.Series(dtype="str")
-    frame["timestamp"] = pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601")
-    return frame.sort_values(["anonymous_id", "timestamp", "session_id"], kind="stable").reset_index(drop=True)
+    visits = select(*columns).where(where).order_by(s.c.anonymous_id, s.c.timestamp, s.c.session_id)
+    frame = read_frame(conn, visits, [c.name for c in columns])
+    frame["value"] = _group_values(frame, query.by).astype("str")
+    return frame
 
 
 def markov_paths(converting: pd.DataFrame, visits: pd.DataFrame) -> pd.DataFrame:
