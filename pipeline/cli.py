@@ -105,6 +105,29 @@ def cmd_contacts(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_attribution(args: argparse.Namespace) -> int:
+    from pipeline.serve.attribution import attribution_report, parse_attribution_request
+    from pipeline.serve.query import RequestError
+
+    settings = _settings(args)
+    text = sys.stdin.read() if args.request == "-" else args.request
+    try:
+        request = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        print(json.dumps({"error": f"request is not valid JSON: {exc.msg}", "field": None}))
+        return EXIT_BAD_REQUEST
+    options = {"model": args.model, "by": args.by, "start_date": args.start_date, "end_date": args.end_date}
+    if isinstance(request, dict):  # the options win over the same fields of the JSON
+        request.update({name: value for name, value in options.items() if value is not None})
+    try:
+        response = attribution_report(settings, parse_attribution_request(request))
+    except RequestError as exc:
+        print(json.dumps({"error": exc.message, "field": exc.field}))
+        return EXIT_BAD_REQUEST
+    print(json.dumps(response, indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from pipeline.serve.api import serve
 
@@ -199,7 +222,16 @@ def build_parser() -> argparse.ArgumentParser:
     contacts.add_argument("--as-of", help='"YYYY-MM-DD HH:MM:SS" UTC (or ISO 8601) for days_since_last_conversion (default: now)')
     contacts.set_defaults(func=cmd_contacts)
 
-    serve = commands.add_parser("serve", help="serve the HTTP API (POST /api/v1/contacts, /docs, /healthz)")
+    attribution = commands.add_parser("attribution", help="credit per channel / source / medium / campaign under a model (JSON out)")
+    attribution.add_argument("request", nargs="?", help="optional request JSON (meta_type, meta_id, conversion_page, ...), or - to read it from stdin")
+    attribution.add_argument("--model", help="first_touch, last_touch, last_non_direct, linear (default), position_based, time_decay or markov")
+    attribution.add_argument("--by", help="channel (default), source, medium, campaign or source_medium")
+    attribution.add_argument("--start-date", help="conversions from this day (YYYY-MM-DD) or ISO 8601 instant")
+    attribution.add_argument("--end-date", help="conversions up to this day (YYYY-MM-DD, inclusive) or ISO 8601 instant")
+    attribution.add_argument("--warehouse", help="SQLAlchemy URL")
+    attribution.set_defaults(func=cmd_attribution)
+
+    serve = commands.add_parser("serve", help="serve the HTTP API (POST /api/v1/contacts, /api/v1/attribution, /docs, /healthz)")
     serve.add_argument("--warehouse", help="SQLAlchemy URL (read-only access)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")

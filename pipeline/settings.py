@@ -14,7 +14,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_DIR = REPO_ROOT / "data"  # the embedded default's landing folder, warehouse and runs
 REFERENCE_DIR = Path(__file__).resolve().parent / "data"  # bundled reference data: referrers, GA4 categories, bots
 SCHEMAS_DIR = REPO_ROOT / "schemas"  # the contracts: raw events, requests, responses, tables
-SHAPING_SETTINGS = {"session_timeout_minutes", "referral_exclusions", "own_domains", "events_table"}  # change them → full refresh
+SHAPING_SETTINGS = {  # the settings that shape the derived tables: change one, and a full refresh is due
+    "session_timeout_minutes", "referral_exclusions", "own_domains", "events_table", "attribution_lookback_days", "attribution_half_life_days",
+}
 
 
 class Settings(BaseSettings):
@@ -88,6 +90,14 @@ class Settings(BaseSettings):
     )
     api_max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="HTTP API: largest request body accepted; bigger ones get 413 unread."
+    )
+    attribution_lookback_days: int = Field(
+        default=30, ge=1, description="Multi-touch attribution: a conversion's path holds the journey sessions that started "
+        "at most this many days before it (its own session always). Changing it needs a full refresh.",
+    )
+    attribution_half_life_days: float = Field(
+        default=7.0, gt=0, description="Multi-touch attribution, time_decay model: a touch this many days before the "
+        "conversion weighs half as much as one at the conversion. Changing it needs a full refresh.",
     )
 
     @field_validator("referral_exclusions", "own_domains")

@@ -17,7 +17,7 @@ ALLOWED = {
     "runs": {"contract", "transform", "warehouse", "settings"},
     "serve": {"warehouse", "settings"},
     "sample": {"settings"},
-    "bench": {"runs", "serve", "sample", "contract", "warehouse", "settings"},
+    "bench": {"runs", "serve", "sample", "contract", "transform", "warehouse", "settings"},  # transform: timing a builder alone
     "cli": {"runs", "serve", "sample", "bench", "contract", "warehouse", "settings"},
     "__main__": {"cli"},
     "__init__": set(),

@@ -90,6 +90,7 @@ def peak_rss_mb() -> float:
 def bench(*, events: int, days: int = 1, warehouse: str | None = None, landing: Path | None = None,
           buckets: int | None = None, queries: int = 200, out=print) -> dict:
     """Run the benchmark and print its figures; returns them too."""
+    from pipeline.bench.attribution import attribution_timings
     from pipeline.bench.reader import reader_latency
 
     scratch = Path(tempfile.mkdtemp(prefix="contacts-bench-"))
@@ -113,18 +114,21 @@ def bench(*, events: int, days: int = 1, warehouse: str | None = None, landing: 
     latency = reader_latency(settings, queries)
     figures = {"events": total_events, "days": days, "buckets": settings.buckets, "wall_seconds": wall,
                "events_per_second": total_events / wall if wall else 0.0, "peak_rss_mb": peak_rss_mb(),
-               "generate_seconds": generated, "steps": timings.seconds, **latency}
+               "generate_seconds": generated, "steps": timings.seconds, **latency, **attribution_timings(settings)}
     out(report(figures, settings))
     return figures
 
 
 def report(f: dict, settings: Settings) -> str:
     """The figures as a small text table."""
+    from pipeline.bench.attribution import report_lines
+
     lines = [f"benchmark: {f['events']:,} events over {f['days']} load day(s), {f['buckets']} buckets, warehouse {settings.warehouse_url.split(':')[0]}"]
     lines += [f"  {step:<11} {seconds:8.2f} s" for step, seconds in f["steps"].items()]
     lines += [
         f"  {'total':<11} {f['wall_seconds']:8.2f} s   ({f['events_per_second']:,.0f} events/s; generating took {f['generate_seconds']:.1f} s, not counted)",
         f"  peak RSS    {f['peak_rss_mb']:8.0f} MB",
         f"  reader      p50 {f['reader_p50_ms']:.1f} ms   p95 {f['reader_p95_ms']:.1f} ms   max {f['reader_max_ms']:.1f} ms   over {f['reader_queries']} queries",
+        *report_lines(f),
     ]
     return "\n".join(lines)

@@ -2,7 +2,10 @@
 
 One fact, one expectation, each tagged in its `meta` with a readable `check` label and whether it is
 `critical`. Cross-column facts (`consistency`) compare a column with another column or with a derived
-value; derived values are computed into extra columns named by their expression before validating.
+value, optionally only on the rows meeting a `when` condition, or bound a derived value (`of`); derived
+values are computed into extra columns named by their expression before validating. A table's
+`run_context` values (facts from the run's other frames and settings, e.g. whether a credited session is in
+the contact's journey) are added to its frame by `with_run_context` and checked like columns.
 Great Expectations is imported inside functions only: importing it takes seconds.
 """
 
@@ -27,7 +30,9 @@ DERIVED = {
     "whole_days": lambda a, b: (b - a) // pd.Timedelta(days=1),
     "more_than_one": lambda a: a > 1,
     "min_converting_sessions": lambda rate, n: np.ceil((rate - 0.005) * n / 100 - 1e-6),
+    "sum_per": lambda key, value: value.groupby(key.to_numpy()).transform("sum"),
 }
+DERIVED_KEYS = ("at_least", "at_most", "equals", "of")
 CALL = re.compile(r"^(\w+)\((.*)\)$")
 CONDITION = re.compile(r"^(\w+)\s*(==|!=|>=|<=|>|<)\s*(.+)$")
 
@@ -71,11 +76,22 @@ def with_derived(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     """The frame plus one column per derived value its consistency checks compare with."""
     extra = {}
     for check in table_docs()[table].get("consistency", []):
-        for key in ("at_least", "at_most", "equals"):
+        for key in DERIVED_KEYS:
             call = _call(str(check.get(key, "")))
             if call and all(a in frame.columns for a in call[1]):
                 extra[check[key]] = DERIVED[call[0]](*(frame[a] for a in call[1]))
     return frame.assign(**extra) if extra else frame
+
+
+def with_run_context(credits: pd.DataFrame, *, journeys: pd.DataFrame, lookback_days: int) -> pd.DataFrame:
+    """attribution_credits plus its run_context (tables.yml): each pair's start in the run's journeys and the lookback's start."""
+    starts = journeys.drop_duplicates(["email", "session_id"]).set_index(["email", "session_id"])["session_timestamp"]
+    pairs = pd.MultiIndex.from_frame(credits[["email", "session_id"]])
+    journey_start = pd.to_datetime(starts, utc=True).reindex(pairs).to_numpy() if len(starts) else pd.NaT
+    return credits.assign(
+        journey_session_timestamp=pd.Series(journey_start, index=credits.index, dtype="datetime64[us, UTC]"),
+        lookback_start=credits["conversion_timestamp"] - pd.Timedelta(days=lookback_days),
+    )
 
 
 def _meta(check: str, critical: bool) -> dict:
@@ -141,26 +157,37 @@ def _condition(text: str):
 
 
 def consistency_expectation(gxe, check: dict):
-    """One cross-column fact as a GX expectation; rows where either side is null are not compared."""
+    """One cross-column fact as a GX expectation; rows where either side is null are not compared, nor rows failing `when`."""
     column, critical = check["column"], check.get("critical", True)
     skip = "either_value_is_missing"
+    when = {"row_condition": _condition(check["when"])} if "when" in check else {}
+    suffix = f" when {check['when']}" if when else ""
     if "not_null_when" in check:
         label = f"{column} not null when {check['not_null_when']}"
         return gxe.ExpectColumnValuesToNotBeNull(column=column, row_condition=_condition(check["not_null_when"]), meta=_meta(label, critical))
     if "at_least" in check:
         other = check["at_least"]
         return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=column, column_B=other, or_equal=True, ignore_row_if=skip, meta=_meta(f"{column} >= {other}", critical)
+            column_A=column, column_B=other, or_equal=True, ignore_row_if=skip, meta=_meta(f"{column} >= {other}{suffix}", critical), **when
         )
     if "at_most" in check:
         other = check["at_most"]
         return gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=other, column_B=column, or_equal=True, ignore_row_if=skip, meta=_meta(f"{column} <= {other}", critical)
+            column_A=other, column_B=column, or_equal=True, ignore_row_if=skip, meta=_meta(f"{column} <= {other}{suffix}", critical), **when
         )
     if "equals" in check:
         other = check["equals"]
-        return gxe.ExpectColumnPairValuesToBeEqual(column_A=column, column_B=other, ignore_row_if=skip, meta=_meta(f"{column} == {other}", critical))
-    raise ValueError(f"consistency check on {column!r} in {TABLES_DOC.name} has no at_least, at_most, equals or not_null_when")
+        return gxe.ExpectColumnPairValuesToBeEqual(
+            column_A=column, column_B=other, ignore_row_if=skip, meta=_meta(f"{column} == {other}{suffix}", critical), **when
+        )
+    raise ValueError(f"consistency check on {column!r} in {TABLES_DOC.name} has no at_least, at_most, equals, not_null_when or of")
+
+
+def derived_value_expectations(gxe, check: dict) -> list:
+    """The facts (min, max, accepted_values) a consistency check states about a derived value (`of`)."""
+    _call(check["of"])  # an unknown derived value is an error in the document, not a failed check
+    facts = {k: v for k, v in check.items() if k in ("min", "max", "accepted_values", "critical")}
+    return column_expectations(gxe, check["of"], facts, None)
 
 
 def suite_expectations(table: str) -> list:
@@ -176,7 +203,10 @@ def suite_expectations(table: str) -> list:
     ]
     for column in columns:
         found += column_expectations(gxe, column["name"], column, pandas_dtype(sql.c[column["name"]]))
-    found += [consistency_expectation(gxe, check) for check in doc.get("consistency", [])]
+    for value in doc.get("run_context", []):
+        found += column_expectations(gxe, value["name"], value, None)
+    for check in doc.get("consistency", []):
+        found += derived_value_expectations(gxe, check) if "of" in check else [consistency_expectation(gxe, check)]
     return found
 
 

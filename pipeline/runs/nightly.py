@@ -44,6 +44,7 @@ def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = 
         summarise(settings, run_id, bucket)
     if worker:
         worker.submit(settings, run_id, "contacts")
+        worker.submit(settings, run_id, "attribution_credits")
 
 
 def run_steps(settings: Settings, run_id: str, *, erase: tuple | None = None, worker: QualityWorker | None = None) -> dict:

@@ -1,5 +1,5 @@
-"""Quality gates before publish (SPEC section 10): a run's staged events, sessions and contacts checked
-against the facts of schemas/tables.yml with Great Expectations.
+"""Quality gates before publish (SPEC section 10): a run's staged events, sessions, contacts and attribution
+credits checked against the facts of schemas/tables.yml with Great Expectations.
 
 Every suite's outcome is kept (a `validation_results` row per suite, written in its own transaction, and
 `validation.json` in the workspace); a failed critical expectation raises `QualityGateError`, so the run
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.runs import lock
-from pipeline.runs.expectations import suite_expectations, with_derived
+from pipeline.runs.expectations import suite_expectations, with_derived, with_run_context
 from pipeline.runs.workspace import Workspace
 from pipeline.settings import Settings
 from pipeline.transform.frames import stack
@@ -69,7 +69,7 @@ class SuiteOutcome:
         return f"{passed} ok" + (f" ({minor} non-critical failed)" if minor else "")
 
 
-SUITES = ("events", "sessions", "contacts")
+SUITES = ("events", "sessions", "contacts", "attribution_credits")
 
 
 def suite_batches(settings: Settings, workspace: Workspace, suite: str) -> Iterator[pd.DataFrame]:
@@ -81,7 +81,11 @@ def suite_batches(settings: Settings, workspace: Workspace, suite: str) -> Itera
             yield store.read([file.path])
         return
     for bucket in range(plan.buckets):
-        yield workspace.read(f"{suite}-{bucket}")
+        frame = workspace.read(f"{suite}-{bucket}")
+        if suite == "attribution_credits":  # credits are checked against the journeys of the same contacts
+            journeys = workspace.read(f"contact_sessions-{bucket}")
+            frame = with_run_context(frame, journeys=journeys, lookback_days=settings.attribution_lookback_days)
+        yield frame
 
 
 def run_frames(settings: Settings, workspace: Workspace) -> dict[str, pd.DataFrame]:

@@ -1,7 +1,8 @@
 """The HTTP API (SPEC section 12): the reader behind API keys and request limits, on read-only warehouse access.
 
 `POST /api/v1/contacts` answers exactly what `python -m pipeline contacts` answers (the reader's
-`parse_request` and `answer_query`); every error is a one-line JSON body, never a traceback.
+`parse_request` and `answer_query`), `POST /api/v1/attribution` what `python -m pipeline attribution`
+answers (SPEC section 14); every error is a one-line JSON body, never a traceback.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from pipeline.serve.attribution import attribution_report, parse_attribution_request
+from pipeline.serve.attribution_models import AttributionReport, AttributionRequest
 from pipeline.serve.auth import ApiError, authenticated_key, error_response, on_warehouse
 from pipeline.serve.limits import BodyTooLarge, RateLimiter, read_capped_body
 from pipeline.serve.models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
@@ -93,6 +96,49 @@ async def contacts(request: Request, _caller: str = Security(authenticated_key))
         raise ApiError(413, f"request body over {state.settings.api_max_body_bytes:,} bytes") from None
     response = await run_in_threadpool(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
     return JSONResponse(response)
+
+
+async def capped_body(request: Request) -> bytes:
+    """The request body within the size cap (413 beyond it)."""
+    limit = request.app.state.settings.api_max_body_bytes
+    try:
+        return await read_capped_body(request, limit)
+    except BodyTooLarge:
+        raise ApiError(413, f"request body over {limit:,} bytes") from None
+
+
+def _report(settings: Settings, body: bytes) -> dict:
+    """Decode, validate and answer an attribution request (on a worker thread, like /contacts)."""
+    return attribution_report(settings, parse_attribution_request(decode_request(body)))
+
+
+ATTRIBUTION_ERRORS = {
+    **ERRORS,
+    400: {"model": ErrorBody, "description": "Bad request: unknown field, unknown model or grouping, wrong type, bad date, "
+          "start after end, or a body that is not a JSON object. `field` names the field."},
+}
+ATTRIBUTION_DOC = {
+    "requestBody": {
+        "required": False,
+        "description": "The report (SPEC section 14). An empty body is `{}`: linear credit per channel over every conversion.",
+        "content": {"application/json": {"schema": AttributionRequest.model_json_schema()}},
+    },
+}
+
+
+@router.post(
+    "/api/v1/attribution",
+    response_model=AttributionReport,
+    responses=ATTRIBUTION_ERRORS,
+    openapi_extra=ATTRIBUTION_DOC,
+    summary="Conversions credited per channel, source, medium or campaign under an attribution model",
+    description="Every conversion in the window (on its timestamp) gives 1.0 of credit, spread over its path under the model; "
+    "rows by credit descending, then value; credits and shares rounded to 2 decimals (half away from zero).",
+)
+async def attribution(request: Request, _caller: str = Security(authenticated_key)) -> JSONResponse:
+    """Limits first (key, rate, size), then the report's own validation and answer, as JSON."""
+    body = await capped_body(request)
+    return JSONResponse(await run_in_threadpool(on_warehouse, _report, request.app.state.settings, body))
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Unavailable, "description": "Warehouse unreachable."}},

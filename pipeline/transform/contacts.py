@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 
 from pipeline.settings import Settings
+from pipeline.transform.credits import build_credits
 from pipeline.transform.identity import journey_pairs
 from pipeline.transform.summaries import summary_texts
 
@@ -127,7 +128,8 @@ def build_contact_tables(
     rows of these contacts with the frames returned here.
     """
     contacts, contact_sessions = build_contacts(identities=identities, sessions=sessions, conversions=conversions)
-    return {"contacts": contacts, "contact_sessions": contact_sessions}
+    credits = build_credits(journey=contact_sessions, conversions=conversions, settings=settings)
+    return {"contacts": contacts, "contact_sessions": contact_sessions, "attribution_credits": credits}
 
 
 def build_contacts(

@@ -174,6 +174,28 @@ contact_sessions = Table(
     *[Index(f"ix_contact_sessions_{role}", role, "session_timestamp", "session_id", "email") for role in ROLES],
 )
 
+RULE_MODELS = ("first_touch", "last_touch", "last_non_direct", "linear", "position_based", "time_decay")
+attribution_credits = Table(
+    "attribution_credits",
+    metadata,
+    Column("conversion_event_id", Text, primary_key=True),
+    Column("email", Text, nullable=False),
+    Column("conversion_timestamp", DateTime, nullable=False),
+    Column("conversion_type", Text),
+    Column("conversion_id", Text),
+    Column("session_id", String(32), primary_key=True),
+    Column("session_timestamp", DateTime, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("path_length", Integer, nullable=False),
+    Column("source", Text, nullable=False),
+    Column("medium", Text, nullable=False),
+    Column("campaign", Text, nullable=False),
+    Column("channel", Text, nullable=False),
+    *[Column(model, Float, nullable=False) for model in RULE_MODELS],  # SPEC section 14; pipeline/transform/credits.py
+    Index("ix_attribution_credits_contact", "email"),  # publish replaces a contact's rows
+    Index("ix_attribution_credits_window", "conversion_timestamp"),  # reports over a window of conversions
+)
+
 contacts = Table(
     "contacts",
     metadata,
@@ -290,6 +312,6 @@ api_keys = Table(
     Column("revoked_at", DateTime),
 )
 
-PUBLISHED_TABLES = (events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts)
+PUBLISHED_TABLES = (events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts, attribution_credits)
 # Tables keyed by contact (email): a run rebuilds every row of each contact it touches, and publish replaces them.
-CONTACT_TABLES = (contacts, contact_sessions)
+CONTACT_TABLES = (contacts, contact_sessions, attribution_credits)

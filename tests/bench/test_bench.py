@@ -17,5 +17,5 @@ def test_bench_prints_every_figure(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     print(result.stdout)
-    for figure in ("stage", "sessionize", "identify", "summarise", "check", "publish", "events/s", "peak RSS", "p50", "p95", "max"):
+    for figure in ("stage", "sessionize", "identify", "summarise", "check", "publish", "events/s", "peak RSS", "p50", "p95", "max", "attribution credits", "attribution report"):
         assert figure in result.stdout

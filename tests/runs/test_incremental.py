@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pipeline.settings import Settings
 from tests.helpers import SITE, contact_summary, conversion, event, run, table, write_partition
 
-COMPARED = ("events", "quarantined_events", "sessions", "conversions", "identities", "contact_sessions", "contacts")
+COMPARED = ("events", "quarantined_events", "sessions", "conversions", "identities", "contact_sessions", "contacts", "attribution_credits")
 BASE = datetime(2025, 3, 1, 8, 0)
 PAGES = ["/", "/pricing", "/?utm_source=news&utm_campaign=a", "/?utm_source=news&utm_campaign=b", "/?gclid=z1", "/blog"]
 REFERRERS = [None, None, "https://www.google.com/", "https://t.co/x", SITE + "/", "https://www.paypal.com/pay"]

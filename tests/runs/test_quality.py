@@ -25,7 +25,7 @@ from pipeline.warehouse import tables as t
 from tests.helpers import conversion, event, run, table, write_partition
 
 DAY = "2025-03-01"
-SUMMARY = re.compile(r"^events (\d+)/\1 ok, sessions (\d+)/\2 ok, contacts (\d+)/\3 ok$")
+SUMMARY = re.compile(r"^events (\d+)/\1 ok, sessions (\d+)/\2 ok, contacts (\d+)/\3 ok, attribution_credits (\d+)/\4 ok$")
 
 
 def first_day_events() -> list[dict]:
@@ -60,7 +60,7 @@ def good(tmp_path_factory) -> dict[str, pd.DataFrame]:
     (root / "landing").mkdir()
     settings = Settings(warehouse_url=f"sqlite:///{root / 'wh.db'}", landing=root / "landing", workspace=root / "runs", buckets=2)
     frames = run_frames(settings, Workspace(settings, prepare_run(settings)))
-    assert {name: len(frame) > 0 for name, frame in frames.items()} == {"events": True, "sessions": True, "contacts": True}
+    assert {name: len(frame) > 0 for name, frame in frames.items()} == {"events": True, "sessions": True, "contacts": True, "attribution_credits": True}
     return frames
 
 
@@ -72,7 +72,7 @@ def failed_checks(suite: str, frame: pd.DataFrame) -> dict[str, dict]:
 
 def test_good_frames_pass_every_gate(good):
     outcomes = validate_frames(good)
-    assert [(o.suite, o.failures) for o in outcomes] == [("events", []), ("sessions", []), ("contacts", [])]
+    assert [(o.suite, o.failures) for o in outcomes] == [("events", []), ("sessions", []), ("contacts", []), ("attribution_credits", [])]
     assert all(o.evaluated > 10 for o in outcomes)
 
 
@@ -193,7 +193,7 @@ def test_good_run_passes_and_records_one_row_per_suite(settings):
     assert SUMMARY.match(result["summary"]), result["summary"]
     assert Workspace(settings, run_id).read_json("validation")["summary"] == result["summary"]
     rows = validation_rows(settings, run_id)
-    assert sorted(rows.index) == ["contacts", "events", "sessions"]
+    assert sorted(rows.index) == ["attribution_credits", "contacts", "events", "sessions"]
     assert rows["success"].all() and (rows["failed"] == 0).all() and (rows["evaluated"] > 0).all()
     assert (rows["results"] == "[]").all()
 
@@ -226,7 +226,7 @@ def test_retried_check_replaces_its_rows(settings):
     corrupt(settings, run_id, "sessions", lambda f: f.assign(page_views=f["page_views"].abs()))
     check_run(settings, run_id)
     rows = validation_rows(settings, run_id)
-    assert len(rows) == 3 and rows["success"].all()
+    assert len(rows) == 4 and rows["success"].all()
 
 
 def test_non_critical_failure_is_recorded_but_passes(settings):
@@ -271,5 +271,5 @@ def test_failing_gate_fails_the_run_and_leaves_the_published_tables_alone(settin
     assert (runs.loc[first.run_id, "status"], failed["status"]) == ("success", "failed")
     assert failed["error"].startswith("QualityGateError: quality gate failed before publish: sessions: ")
     rows = validation_rows(settings, failed.name)
-    assert rows.loc["sessions", "critical_failed"] >= 1 and len(rows) == 3
+    assert rows.loc["sessions", "critical_failed"] >= 1 and len(rows) == 4
     assert json.loads(rows.loc["sessions", "results"])  # the failed expectations are readable

@@ -72,15 +72,41 @@ def test_bounds_and_value_lists_are_well_formed(table):
 
 @pytest.mark.parametrize("table", TABLES)
 def test_consistency_checks_name_documented_columns_and_known_derived_values(table):
-    names = set(documented(table))
+    context = {value["name"] for value in table_docs()[table].get("run_context", [])}
+    names = set(documented(table)) | context
     for check in table_docs()[table].get("consistency", []):
         assert check["column"] in names and check.get("description") and isinstance(check.get("critical"), bool)
-        for key in ("at_least", "at_most", "equals"):
+        for key in ("at_least", "at_most", "equals", "of"):
             if key in check:
                 call = _call(str(check[key]))
                 used = call[1] if call else [check[key]]
                 assert set(used) <= names, f"{table}: {check[key]} names an undocumented column"
                 assert call is None or call[0] in DERIVED
+        if "of" in check:
+            assert _call(str(check["of"])) is not None and ({"min", "max", "accepted_values"} & set(check)), check
+        if "when" in check:
+            assert any(key in check for key in ("at_least", "at_most", "equals")), check
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_run_context_values_are_documented_and_not_stored(table):
+    for value in table_docs()[table].get("run_context", []):
+        assert value["name"] not in t.metadata.tables[table].c, f"{table}.{value['name']} is a stored column"
+        assert str(value.get("description", "")).strip() and isinstance(value.get("critical"), bool)
+
+
+def test_attribution_gates_are_encoded():
+    """SPEC section 14's gates: every credit in [0, 1] summing to 1 per conversion, sessions in the journey, not
+    after the conversion and within the lookback."""
+    doc = table_docs()["attribution_credits"]
+    columns = documented("attribution_credits")
+    for model in t.RULE_MODELS:
+        assert (columns[model]["min"], columns[model]["max"], columns[model]["critical"]) == (0, 1, True)
+        [total] = [c for c in doc["consistency"] if c.get("of") == f"sum_per(conversion_event_id, {model})"]
+        assert (total["min"], total["max"], total["critical"]) == (1 - 1e-9, 1 + 1e-9, True)
+    checks = {(c["column"], c.get("at_least") or c.get("at_most") or c.get("equals"), c.get("when")) for c in doc["consistency"]}
+    assert {("session_timestamp", "conversion_timestamp", None), ("session_timestamp", "journey_session_timestamp", None),
+            ("session_timestamp", "lookback_start", "position > 1")} <= checks
 
 
 def test_spec_facts_are_encoded():
