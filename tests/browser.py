@@ -48,7 +48,7 @@ class Page:
     def __init__(self, browser: Browser, session_id: str):
         self.browser, self.session_id = browser, session_id
         self.requests: list[str] = []
-        self.console_errors: list[str] = []
+        self.console_errors: list[str] = []  # script errors (an HTTP error status is not one)
 
     def send(self, method: str, **params):
         return self.browser.send(method, params, session_id=self.session_id)
@@ -59,7 +59,7 @@ class Page:
             self.requests.append(params["request"]["url"])
         elif method == "Runtime.exceptionThrown":
             self.console_errors.append(params["exceptionDetails"].get("text", "exception"))
-        elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+        elif method == "Log.entryAdded" and params["entry"]["level"] == "error" and params["entry"].get("source") != "network":
             self.console_errors.append(params["entry"].get("text", ""))
 
     def evaluate(self, expression: str, await_promise: bool = True):

@@ -56,17 +56,28 @@ def day_two() -> list:
     ]
 
 
-def build_story(settings: Settings) -> None:
-    """Land both days and run them through the real pipeline."""
+def crowd(count: int = 60) -> list:
+    """A third day for paging: `count` contacts u00@example.com... each converting in one direct visit on 07-04."""
+    lines = []
+    for n in range(count):
+        lines.append(event(f"u{n}a", f"vu{n}", f"2025-07-04 09:{n % 60:02d}:00", "/"))
+        lines.append(conversion(f"u{n}b", f"vu{n}", f"2025-07-04 09:{n % 60:02d}:30", "/signup", f"u{n:02d}@example.com"))
+    return lines
+
+
+def build_story(settings: Settings, with_crowd: bool = False) -> None:
+    """Land the days and run them through the real pipeline."""
     write_partition(settings.landing, "2025-07-02", day_one())
     write_partition(settings.landing, "2025-07-03", day_two())
-    run(settings, "2025-07-02", "2025-07-03")
+    if with_crowd:
+        write_partition(settings.landing, "2025-07-04", crowd())
+    run(settings, "2025-07-02", "2025-07-04" if with_crowd else "2025-07-03")
 
 
 @contextmanager
-def story_warehouse(kind: str, folder: Path, with_key: bool = False):
-    """(settings, API key or None) of the story's warehouse on SQLite or PostgreSQL."""
+def story_warehouse(kind: str, folder: Path, with_key: bool = False, with_crowd: bool = False):
+    """(settings, API key or None) of the story's warehouse on SQLite or PostgreSQL (plus the crowd day if asked)."""
     with fresh_warehouse_url(kind, folder) as url:
         settings = Settings(warehouse_url=url, landing=folder / "landing", workspace=folder / "runs", buckets=2)
-        build_story(settings)
+        build_story(settings, with_crowd)
         yield settings, (create_key(settings, "ui-test") if with_key else None)

@@ -1,0 +1,129 @@
+"""The web UI in a real headless Chromium against `python -m pipeline serve` on loopback (SPEC section 15).
+
+One browser and one server for the module: enter a key, filter, page, open a contact and read its timeline,
+by keyboard where a person would; then the same at phone width. Screenshots go to test-artifacts/.
+Every request the page makes must stay on 127.0.0.1 (data: URLs are the page's own bytes).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.browser import chromium
+from tests.serve.story import ALICE, CAROL, story_warehouse
+from tests.serve.test_api import uvicorn_process
+
+ROWS = "[...document.querySelectorAll('#contacts tbody tr')]"
+EMAILS = f"{ROWS}.map(r => r.querySelector('button').textContent)"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with story_warehouse("sqlite", tmp_path_factory.mktemp("ui"), with_key=True, with_crowd=True) as (settings, key):
+        with uvicorn_process(settings) as (base, _process):
+            yield base, key
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium() as started:
+        yield started
+
+
+@pytest.fixture
+def page(browser, server):
+    opened = browser.page()
+    yield opened
+    base = server[0]
+    stray = [url for url in opened.requests if not (url.startswith(base + "/") or url.startswith("data:"))]
+    assert stray == [], "requests left the test server"
+    assert opened.console_errors == []
+
+
+def sign_in(page, base: str, key: str) -> None:
+    page.navigate(f"{base}/ui/")
+    page.wait_for("document.activeElement.id === 'api-key'")  # the prompt has the focus
+    page.type_text(key)
+    page.press("Enter", key_code=13)
+    page.wait_for(f"{ROWS}.length > 0")
+
+
+def fill(page, name: str, text: str) -> None:
+    """Focus a filter field as Tab would and type into it."""
+    page.evaluate(f"document.querySelector('#filters [name={name}]').focus()")
+    page.type_text(text)
+
+
+def test_key_filter_paging_and_a_contacts_timeline_at_desktop_width(page, server):
+    base, key = server
+    page.viewport(1280, 900)
+    sign_in(page, base, key)
+    assert page.evaluate(f"{ROWS}.length") == 50  # 64 contacts: a full first page
+    assert page.evaluate("sessionStorage.getItem('contacts.apiKey')") == key
+    page.evaluate("document.getElementById('next-page').click()")
+    page.wait_for(f"{ROWS}.length === 14")
+    assert page.evaluate("document.getElementById('next-page').disabled") is True
+    page.evaluate("document.getElementById('prev-page').click()")
+    page.wait_for(f"{ROWS}.length === 50")
+
+    fill(page, "source", "newsletter")
+    page.press("Enter", key_code=13)
+    page.wait_for(f"{ROWS}.length === 1")
+    assert page.evaluate(EMAILS) == [ALICE]
+    page.evaluate("document.querySelector('#contacts tbody button').focus()")
+    page.press("Enter", key_code=13)
+    page.wait_for("document.querySelectorAll('#timeline g.session').length === 3")
+
+    markers = page.evaluate("""[...document.querySelectorAll('#timeline g.session')].map(g => ({
+        channel: g.dataset.channel, fill: g.querySelector('circle').getAttribute('fill'),
+        converted: g.classList.contains('converted'), x: +g.querySelector('circle').getAttribute('cx')}))""")
+    assert [(m["channel"], m["fill"], m["converted"]) for m in markers] == [
+        ("Paid Search", "#d95f02", False), ("Email", "#1f78b4", True), ("Direct", "#5f6b7a", False),
+    ]
+    assert markers[0]["x"] < markers[1]["x"] < markers[2]["x"]  # on a time axis
+    labels = page.evaluate("[...document.querySelectorAll('#timeline .touch-label')].map(t => t.textContent)")
+    assert labels == ["first touch", "converting touch", "recent touch"]
+
+    page.evaluate("document.querySelector('#timeline g.session').focus()")  # keyboard: arrows move between sessions
+    page.press("ArrowRight", key_code=39)
+    assert page.evaluate("document.activeElement.dataset.index") == "1"
+    detail = page.evaluate("document.getElementById('session-detail').innerText")
+    for expected in ("newsletter", "email", "july", "https://shop.example.com/pricing", "5 min 0 s", "converting"):
+        assert expected in detail
+    page.screenshot("ui-1280-journey")
+
+
+def test_a_bad_filter_names_its_field_and_a_wrong_key_goes_back_to_the_prompt(page, server):
+    base, key = server
+    page.viewport(1280, 900)
+    sign_in(page, base, key)
+    page.evaluate("""(() => { const f = document.querySelector('#filters [name=start_date]'); f.value = '2025-07-05';
+        document.querySelector('#filters [name=end_date]').value = '2025-07-01'; })()""")
+    page.evaluate("document.querySelector('#filters button[type=submit]').click()")
+    page.wait_for("document.getElementById('filter-message').textContent")
+    assert page.evaluate("document.querySelector('[name=start_date]').getAttribute('aria-invalid')") == "true"
+    page.evaluate("sessionStorage.setItem('contacts.apiKey', 'csk_wrong')")
+    page.evaluate("document.querySelector('#filters button[type=reset]').click()")
+    page.evaluate("document.querySelector('#filters button[type=submit]').click()")
+    page.wait_for("!document.getElementById('key-view').hidden")
+    assert "refused" in page.evaluate("document.getElementById('key-message').textContent")
+    assert page.evaluate("sessionStorage.getItem('contacts.apiKey')") is None
+
+
+def test_phone_width_shows_the_journey_without_sideways_scrolling(page, server):
+    base, key = server
+    page.viewport(390, 844, mobile=True)
+    sign_in(page, base, key)
+    fill(page, "emails", f"{CAROL}, {ALICE}")
+    page.evaluate("document.querySelector('#filters button[type=submit]').click()")  # Enter in a textarea is a new line
+    listed = json.dumps([CAROL, ALICE], separators=(",", ":"))  # as JSON.stringify writes it
+    page.wait_for(f"JSON.stringify({EMAILS}) === {json.dumps(listed)}")
+    page.evaluate("document.querySelector('#contacts tbody button').click()")
+    page.wait_for("document.querySelectorAll('#timeline g.session').length === 2")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.evaluate("document.querySelector('#timeline svg').getBoundingClientRect().right") <= 390
+    labels = page.evaluate("[...document.querySelectorAll('#timeline .touch-label')].map(t => t.textContent)")
+    assert labels == ["first touch", "converting touch · recent touch"]
+    page.screenshot("ui-390-journey")
