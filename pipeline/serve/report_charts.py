@@ -19,8 +19,15 @@ CHANNEL_COLOURS = {
 }
 SPARE = "#003c30"
 OUTCOME_COLOURS = {"loaded": "#1b9e77", "duplicate": "#8c96a5", "quarantined": "#b3261e"}
-COUNT_AXIS = alt.Axis(tickMinStep=1, format="d")  # counts: whole ticks only
 MODEL_COLOURS = ["#1f78b4", "#d95f02", "#7570b3", "#1b9e77", "#e7298a", "#a6761d", "#5f6b7a"]
+
+
+def count_axis(largest) -> alt.Axis:
+    """An axis of counts with whole ticks only (Vega's own ticks would put 0.5 on a 0..1 scale)."""
+    largest = int(largest) if largest == largest else 0  # NaN (no rows) counts as 0
+    if largest <= 10:
+        return alt.Axis(values=list(range(largest + 1)), format="d")
+    return alt.Axis(format=",d", tickMinStep=1)
 
 
 def _spec(chart: alt.TopLevelMixin) -> dict:
@@ -42,7 +49,7 @@ def channel_mix(frame: pd.DataFrame, measure: str, days: list[str], title: str) 
     """Stacked bars per day: `measure` (sessions or conversions) by channel."""
     chart = alt.Chart(frame, title=title).mark_bar().encode(
         x=_days_axis(days),
-        y=alt.Y(f"{measure}:Q", title=measure, stack="zero", axis=COUNT_AXIS),
+        y=alt.Y(f"{measure}:Q", title=measure, stack="zero", axis=count_axis(frame.groupby("day")[measure].sum().max())),
         color=alt.Color("channel:N", title="Channel", scale=_channel_scale(frame["channel"])),
         order=alt.Order("channel:N"),
         tooltip=["day:O", "channel:N", f"{measure}:Q"],
@@ -53,7 +60,7 @@ def channel_mix(frame: pd.DataFrame, measure: str, days: list[str], title: str) 
 def new_contacts_chart(frame: pd.DataFrame, days: list[str]) -> dict:
     """Bars per day: contacts whose first conversion fell on that day."""
     chart = alt.Chart(frame, title="New contacts per day (first conversion)").mark_bar(color="#1f5fbf").encode(
-        x=_days_axis(days), y=alt.Y("contacts:Q", title="contacts", axis=COUNT_AXIS), tooltip=["day:O", "contacts:Q"],
+        x=_days_axis(days), y=alt.Y("contacts:Q", title="contacts", axis=count_axis(frame["contacts"].max())), tooltip=["day:O", "contacts:Q"],
     ).properties(height=180)
     return _spec(chart)
 
@@ -63,7 +70,7 @@ def events_chart(frame: pd.DataFrame, days: list[str]) -> dict:
     outcomes = list(OUTCOME_COLOURS)
     chart = alt.Chart(frame, title="Events per load day (latest successful run)").mark_bar().encode(
         x=_days_axis(days),
-        y=alt.Y("events:Q", title="events", stack="zero", axis=COUNT_AXIS),
+        y=alt.Y("events:Q", title="events", stack="zero", axis=count_axis(frame.groupby("day")["events"].sum().max())),
         color=alt.Color("outcome:N", title="Outcome", scale=alt.Scale(domain=outcomes, range=list(OUTCOME_COLOURS.values())),
                         sort=outcomes),
         order=alt.Order("outcome:N"),
@@ -76,7 +83,7 @@ def quarantine_chart(frame: pd.DataFrame) -> dict:
     """Horizontal bars: quarantined lines by reason, most first."""
     chart = alt.Chart(frame, title="Quarantined lines by reason").mark_bar(color=OUTCOME_COLOURS["quarantined"]).encode(
         y=alt.Y("reason:N", title=None, sort="-x", axis=alt.Axis(labelLimit=320)),
-        x=alt.X("events:Q", title="lines", axis=COUNT_AXIS),
+        x=alt.X("events:Q", title="lines", axis=count_axis(frame["events"].max())),
         tooltip=["reason:N", "events:Q"],
     ).properties(height=alt.Step(22))
     return _spec(chart)

@@ -1,16 +1,20 @@
-"""The web UI in a real headless Chromium against `python -m pipeline serve` on loopback (SPEC section 15).
+"""The web UI and the HTML report in a real headless Chromium (SPEC section 15).
 
-One browser and one server for the module: enter a key, filter, page, open a contact and read its timeline,
-by keyboard where a person would; then the same at phone width. Screenshots go to test-artifacts/.
-Every request the page makes must stay on 127.0.0.1 (data: URLs are the page's own bytes).
+One browser and one `python -m pipeline serve` on loopback for the module: enter a key, filter, page, open
+a contact and read its timeline, by keyboard where a person would; then the same at phone width. Then the
+report file, opened from disk, draws its charts. Screenshots go to test-artifacts/. Every request a page
+makes must stay on 127.0.0.1, or on the report's own file:// URL (data: URLs are the page's own bytes).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import pytest
 
+from pipeline.serve import report_data as data
+from pipeline.serve.report import chart_specs, collect, render, write_report
 from tests.browser import chromium
 from tests.serve.story import ALICE, CAROL, story_warehouse
 from tests.serve.test_api import uvicorn_process
@@ -23,7 +27,7 @@ EMAILS = f"{ROWS}.map(r => r.querySelector('button').textContent)"
 def server(tmp_path_factory):
     with story_warehouse("sqlite", tmp_path_factory.mktemp("ui"), with_key=True, with_crowd=True) as (settings, key):
         with uvicorn_process(settings) as (base, _process):
-            yield base, key
+            yield base, key, settings
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +39,9 @@ def browser():
 @pytest.fixture
 def page(browser, server):
     opened = browser.page()
+    opened.allowed = [server[0] + "/", "data:"]
     yield opened
-    base = server[0]
-    stray = [url for url in opened.requests if not (url.startswith(base + "/") or url.startswith("data:"))]
+    stray = [url for url in opened.requests if not url.startswith(tuple(opened.allowed))]
     assert stray == [], "requests left the test server"
     assert opened.console_errors == []
 
@@ -57,7 +61,7 @@ def fill(page, name: str, text: str) -> None:
 
 
 def test_key_filter_paging_and_a_contacts_timeline_at_desktop_width(page, server):
-    base, key = server
+    base, key, _ = server
     page.viewport(1280, 900)
     sign_in(page, base, key)
     assert page.evaluate(f"{ROWS}.length") == 50  # 64 contacts: a full first page
@@ -96,7 +100,7 @@ def test_key_filter_paging_and_a_contacts_timeline_at_desktop_width(page, server
 
 
 def test_a_bad_filter_names_its_field_and_a_wrong_key_goes_back_to_the_prompt(page, server):
-    base, key = server
+    base, key, _ = server
     page.viewport(1280, 900)
     sign_in(page, base, key)
     page.evaluate("""(() => { const f = document.querySelector('#filters [name=start_date]'); f.value = '2025-07-05';
@@ -113,7 +117,7 @@ def test_a_bad_filter_names_its_field_and_a_wrong_key_goes_back_to_the_prompt(pa
 
 
 def test_phone_width_shows_the_journey_without_sideways_scrolling(page, server):
-    base, key = server
+    base, key, _ = server
     page.viewport(390, 844, mobile=True)
     sign_in(page, base, key)
     fill(page, "emails", f"{CAROL}, {ALICE}")
@@ -127,3 +131,48 @@ def test_phone_width_shows_the_journey_without_sideways_scrolling(page, server):
     labels = page.evaluate("[...document.querySelectorAll('#timeline .touch-label')].map(t => t.textContent)")
     assert labels == ["first touch", "converting touch · recent touch"]
     page.screenshot("ui-390-journey")
+
+
+def open_report(page, path) -> list[dict]:
+    """Open a report file and wait until every chart is drawn; each chart's id and number of drawn marks."""
+    url = path.as_uri()
+    page.allowed = [url, "data:"]  # the file itself, nothing else
+    page.navigate(url)
+    page.wait_for("document.querySelectorAll('.chart').length > 0 && "
+                  "[...document.querySelectorAll('.chart')].every(c => c.dataset.rendered === 'true')", 20)
+    return page.evaluate("""[...document.querySelectorAll('.chart')].map(c => ({id: c.id,
+        marks: c.querySelectorAll('svg .mark-rect path').length}))""")
+
+
+def test_report_file_draws_its_charts_offline(page, server, tmp_path):
+    settings = server[2]
+    page.viewport(1280, 900)
+    path = write_report(settings, tmp_path / "report.html", date(2025, 7, 1), date(2025, 7, 4)).path
+    drawn = open_report(page, path)
+    # bars: 5 day x channel pairs + the crowd's 60 direct sessions on 07-04; 4 + 1 conversions; 3 days of
+    # new contacts; 3 load days x 3 outcomes; 3 quarantine reasons
+    assert drawn == [
+        {"id": "chart-sessions", "marks": 6}, {"id": "chart-conversions", "marks": 5}, {"id": "chart-contacts", "marks": 3},
+        {"id": "chart-events", "marks": 9}, {"id": "chart-quarantine", "marks": 3},
+    ]
+    assert "not part of this build yet" in page.evaluate("document.getElementById('attribution').innerText")
+    page.screenshot("report-1280")
+
+
+def test_report_attribution_section_draws_every_model_side_by_side(page, server, tmp_path):
+    """The section as it will look once SPEC section 14's report is wired in (its response shape, hand-made)."""
+    settings = server[2]
+    found = collect(settings, date(2025, 7, 1), date(2025, 7, 4))
+    reports = {model: {"model": model, "by": "channel", "conversions": 65, "rows": [
+        {"channel": "Direct", "conversions": 60.0, "share_percent": 92.31, "touches": 60},
+        {"channel": "Paid Search", "conversions": 5.0 - n * 0.5, "share_percent": 7.69, "touches": 3},
+        {"channel": "Email", "conversions": n * 0.5, "share_percent": 0.0, "touches": 1}]} for n, model in enumerate(data.MODELS)}
+    found["attribution"], found["attributed_conversions"] = data.attribution_frame(reports), 65
+    path = tmp_path / "attribution.html"
+    path.write_text(render(settings, found, chart_specs(found)))
+    page.viewport(1280, 900)
+    drawn = open_report(page, path)
+    assert drawn[0] == {"id": "chart-attribution", "marks": 3 * len(data.MODELS)}
+    legend = page.evaluate("[...document.querySelectorAll('#chart-attribution .role-legend-label text')].map(t => t.textContent)")
+    assert legend == list(data.MODELS)
+    page.screenshot("report-attribution-1280")
