@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="HTTP API: largest request body accepted; bigger ones get 413 unread."
     )
+    report_dir: Path | None = Field(
+        default=None, description="Folder where the nightly DAG's last task writes the HTML report "
+        "(contacts-report-DAY.html, the 30 days up to the load day); unset: no report is written.",
+    )
 
     @field_validator("referral_exclusions", "own_domains")
     @classmethod

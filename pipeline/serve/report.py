@@ -7,9 +7,10 @@ Vega, Vega-Lite and vega-embed builds kept in `vendor/`, inlined: it opens offli
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -22,6 +23,7 @@ from pipeline.serve.reader import snapshot
 from pipeline.settings import Settings
 from pipeline.warehouse.engines import WarehouseError, read_only_engine
 
+log = logging.getLogger("pipeline.report")
 HERE = Path(__file__).resolve().parent
 VENDOR = HERE / "vendor"
 SCRIPTS = ("vega.min.js", "vega-lite.min.js", "vega-embed.min.js")
@@ -141,3 +143,14 @@ def write_report(settings: Settings, out: Path, start: date | None = None, end: 
     partial.write_text(html, encoding="utf-8")
     partial.replace(out)  # readers never see half a report
     return Report(out, found["window"], len(specs))
+
+
+def write_folder_report(settings: Settings, day: str) -> str | None:
+    """The nightly DAG's last step: the report of the 30 days up to load day `day` as
+    `REPORT_DIR/contacts-report-DAY.html`; nothing (None) when no report folder is set."""
+    if settings.report_dir is None:
+        log.info("no report folder set (CONTACTS_REPORT_DIR): no report written")
+        return None
+    end = date.fromisoformat(day)
+    start = end - timedelta(days=data.DEFAULT_DAYS - 1)
+    return str(write_report(settings, settings.report_dir / f"contacts-report-{day}.html", start, end).path)
