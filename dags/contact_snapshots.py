@@ -86,7 +86,7 @@ def contact_snapshots():
         return figures
 
     @task
-    def report(_figures: dict, data_interval_start=None, params=None) -> str:
+    def report(_figures: dict, data_interval_start=None, params=None) -> str | None:
         from pipeline.serve.report import write_folder_report
 
         return write_folder_report(_settings(), params["day"] or data_interval_start.date().isoformat())
