@@ -117,7 +117,7 @@ def test_ui_is_served_with_a_policy_that_keeps_it_on_this_server(client):
     assert page.status_code == 200 and '<script src="app.js"' in page.text
     policy = page.headers["content-security-policy"]
     assert "default-src 'none'" in policy and "connect-src 'self'" in policy and "script-src 'self'" in policy
-    for name in ("app.js", "timeline.js", "style.css"):
+    for name in ("app.js", "timeline.js", "attribution.js", "style.css"):
         asset = client.get(f"/ui/{name}")
         text = asset.text.replace("http://www.w3.org/2000/svg", "")  # an XML namespace name, never fetched
         assert asset.status_code == 200 and "http://" not in text and "https://" not in text

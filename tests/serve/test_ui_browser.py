@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+import httpx
 import pytest
 
 from pipeline.serve import report_data as data
@@ -131,6 +132,59 @@ def test_phone_width_shows_the_journey_without_sideways_scrolling(page, server):
     labels = page.evaluate("[...document.querySelectorAll('#timeline .touch-label')].map(t => t.textContent)")
     assert labels == ["first touch", "converting touch · recent touch"]
     page.screenshot("ui-390-journey")
+
+
+def open_attribution_view(page, server) -> None:
+    base, key, _ = server
+    page.viewport(1280, 900)
+    sign_in(page, base, key)
+    page.evaluate("document.querySelector('#views [data-view=attribution]').click()")
+    assert page.evaluate("[document.getElementById('contacts-view').hidden, document.getElementById('attribution-view').hidden]") == [True, False]
+    page.evaluate("""(() => { document.querySelector('#attribution-form [name=start_date]').value = '2025-07-01';
+        document.querySelector('#attribution-form [name=end_date]').value = '2025-07-04'; })()""")
+    page.evaluate("document.querySelector('#attribution-form button[type=submit]').click()")
+
+
+def attribution_route_exists(server) -> bool:
+    base, key, _ = server
+    return httpx.post(f"{base}/api/v1/attribution", json={}, headers={"Authentication": key}).status_code != 404
+
+
+def test_attribution_view_says_so_when_the_server_has_no_attribution_report(page, server):
+    if attribution_route_exists(server):
+        pytest.skip("this build has POST /api/v1/attribution: see the test beside this one")
+    open_attribution_view(page, server)
+    message = page.wait_for("document.getElementById('attribution-message').textContent")
+    assert message.startswith("Attribution is not available on this server yet")
+    assert page.evaluate("document.getElementById('attribution-table').hidden") is True
+
+
+def test_attribution_view_shows_every_models_credit_as_the_api_answers_it(page, server):
+    """Each cell is the model's credit and share for the value, exactly as POST /api/v1/attribution answers."""
+    if not attribution_route_exists(server):
+        pytest.skip("POST /api/v1/attribution (SPEC section 14) is not in this build yet")
+    from decimal import ROUND_HALF_UP, Decimal
+
+    base, key, _ = server
+    models = ["first_touch", "last_touch", "last_non_direct", "linear", "position_based", "time_decay", "markov"]
+    answers = {m: httpx.post(f"{base}/api/v1/attribution", headers={"Authentication": key},
+                             json={"model": m, "start_date": "2025-07-01", "end_date": "2025-07-04"}).json() for m in models}
+
+    def fixed(number: float, places: int) -> str:  # as JavaScript's toFixed rounds
+        return str(Decimal(number).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+
+    expected = {}
+    for model in models:
+        for row in answers[model]["rows"]:
+            expected.setdefault(row["channel"], {})[model] = f"{fixed(row['conversions'], 2)} ({fixed(row['share_percent'], 1)} %)"
+    open_attribution_view(page, server)
+    page.wait_for("!document.getElementById('attribution-table').hidden")
+    shown = page.evaluate("""[...document.querySelectorAll('#attribution-table tbody tr')].map(tr =>
+        [tr.querySelector('th').textContent, ...[...tr.querySelectorAll('td')].map(td => td.textContent)])""")
+    assert {row[0]: row[1:] for row in shown} == {
+        value: [cells.get(m, "0.00 (0.0 %)") for m in models] for value, cells in expected.items()
+    }
+    page.screenshot("ui-1280-attribution")
 
 
 def open_report(page, path) -> list[dict]:

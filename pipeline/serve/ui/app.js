@@ -39,14 +39,14 @@
   // ---- the key --------------------------------------------------------------------------------------
   function signOut(message) {
     sessionStorage.removeItem(KEY);
-    $("app").hidden = true; $("forget-key").hidden = true; $("key-view").hidden = false;
+    $("app").hidden = true; $("forget-key").hidden = true; $("views").hidden = true; $("key-view").hidden = false;
     $("key-message").textContent = message || "";
     $("api-key").value = "";
     $("api-key").focus();
   }
 
   function signedIn() {
-    $("key-view").hidden = true; $("app").hidden = false; $("forget-key").hidden = false;
+    $("key-view").hidden = true; $("app").hidden = false; $("forget-key").hidden = false; $("views").hidden = false;
     $("key-message").textContent = "";
   }
 
@@ -250,6 +250,20 @@
       body.append(tr);
     }
   }
+
+  // ---- views ----------------------------------------------------------------------------------------
+  function showView(name) {
+    for (const button of document.querySelectorAll("#views .view")) {
+      if (button.dataset.view === name) button.setAttribute("aria-current", "page"); else button.removeAttribute("aria-current");
+    }
+    $("contacts-view").hidden = name !== "contacts";
+    $("journey-view").hidden = name !== "contacts";
+    $("attribution-view").hidden = name !== "attribution";
+    $("app").classList.toggle("single", name !== "contacts");
+  }
+  for (const button of document.querySelectorAll("#views .view")) button.addEventListener("click", () => showView(button.dataset.view));
+
+  window.ContactsApi = { api, explain, cell };
 
   let resizeTimer = null;
   window.addEventListener("resize", () => { clearTimeout(resizeTimer); resizeTimer = setTimeout(drawJourney, 150); });
