@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     )
     report_dir: Path | None = Field(
         default=None, description="Folder where the nightly DAG's last task writes the HTML report "
-        "(contacts-report-DAY.html, the 30 days up to the load day); unset: no report is written.",
+        "(contacts-report-DAY.html, up to 30 days up to the load day); unset: no report is written.",
     )
 
     @field_validator("referral_exclusions", "own_domains")

@@ -10,7 +10,7 @@ import json
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -146,11 +146,9 @@ def write_report(settings: Settings, out: Path, start: date | None = None, end: 
 
 
 def write_folder_report(settings: Settings, day: str) -> str | None:
-    """The nightly DAG's last step: the report of the 30 days up to load day `day` as
+    """The nightly DAG's last step: the report of the 30 days up to load day `day` (the default window) as
     `REPORT_DIR/contacts-report-DAY.html`; nothing (None) when no report folder is set."""
     if settings.report_dir is None:
         log.info("no report folder set (CONTACTS_REPORT_DIR): no report written")
         return None
-    end = date.fromisoformat(day)
-    start = end - timedelta(days=data.DEFAULT_DAYS - 1)
-    return str(write_report(settings, settings.report_dir / f"contacts-report-{day}.html", start, end).path)
+    return str(write_report(settings, settings.report_dir / f"contacts-report-{day}.html", None, date.fromisoformat(day)).path)

@@ -46,12 +46,14 @@ def _as_date(value) -> date | None:
 
 
 def report_window(conn: Connection, start: date | None, end: date | None) -> Window:
-    """The window asked for; a missing end is the day of the latest session (today with none), a missing
-    start the 30 days up to the end. An end before the start is a ValueError."""
+    """The window asked for. A missing end is the day of the latest session (today with none); a missing start
+    is 30 days before the end, but no earlier than the first session's day. An end before the start is a ValueError."""
+    first, last = conn.execute(select(func.min(t.sessions.c.timestamp), func.max(t.sessions.c.timestamp))).one()
     if end is None:
-        end = _as_date(conn.execute(select(func.max(t.sessions.c.timestamp))).scalar()) or date.today()
+        end = _as_date(last) or date.today()
         end = max(end, start) if start else end
-    start = start or end - timedelta(days=DEFAULT_DAYS - 1)
+    if start is None:
+        start = max(end - timedelta(days=DEFAULT_DAYS - 1), min(_as_date(first) or end, end))
     if end < start:
         raise ValueError(f"--end-date {end} is before --start-date {start}")
     return Window(start, end)

@@ -78,11 +78,11 @@ def test_values_from_the_data_are_escaped_in_charts_and_tables(story):
     assert HOSTILE not in html and "&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html
 
 
-def test_the_dags_report_step_writes_nothing_without_a_folder_and_the_30_days_up_to_the_day_with_one(story, tmp_path):
+def test_the_dags_report_step_writes_nothing_without_a_folder_and_the_default_window_up_to_the_day_with_one(story, tmp_path):
     from pipeline.serve.report import write_folder_report
 
     assert write_folder_report(story, "2025-07-03") is None
     folder = Settings(warehouse_url=story.warehouse_url, report_dir=tmp_path / "reports")
     written = write_folder_report(folder, "2025-07-03")
     assert written == str(tmp_path / "reports" / "contacts-report-2025-07-03.html")
-    assert "Days 2025-06-04 to 2025-07-03" in (tmp_path / "reports" / "contacts-report-2025-07-03.html").read_text()
+    assert "Days 2025-07-01 to 2025-07-03" in (tmp_path / "reports" / "contacts-report-2025-07-03.html").read_text()

@@ -80,10 +80,11 @@ def test_quarantine_by_reason_counts_the_windows_load_days(conn):
     assert rows(data.quarantine_by_reason(conn, data.Window(date(2025, 7, 3), date(2025, 7, 3)))) == [("unparseable timestamp", 1)]
 
 
-def test_default_window_is_the_30_days_up_to_the_latest_session(conn):
-    assert data.report_window(conn, None, None) == data.Window(date(2025, 6, 4), date(2025, 7, 3))
+def test_default_window_is_up_to_30_days_up_to_the_latest_session_from_the_first(conn):
+    assert data.report_window(conn, None, None) == data.Window(date(2025, 7, 1), date(2025, 7, 3))  # sessions 07-01..07-03
     assert data.report_window(conn, date(2025, 7, 2), None) == data.Window(date(2025, 7, 2), date(2025, 7, 3))
-    assert data.report_window(conn, None, date(2025, 7, 1)) == data.Window(date(2025, 6, 2), date(2025, 7, 1))
+    assert data.report_window(conn, None, date(2025, 8, 15)) == data.Window(date(2025, 7, 17), date(2025, 8, 15))
+    assert data.report_window(conn, None, date(2025, 6, 1)) == data.Window(date(2025, 6, 1), date(2025, 6, 1))
     with pytest.raises(ValueError, match="before --start-date"):
         data.report_window(conn, date(2025, 7, 3), date(2025, 7, 1))
 

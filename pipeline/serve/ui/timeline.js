@@ -89,7 +89,9 @@
     const tk = ticks(t0, t1, Math.max(2, Math.floor(width / 110)));
     for (const t of tk.values) {
       svg.append(el("line", { x1: x(t), x2: x(t), y1: TOUCH_ROW, y2: axisY + 4, class: "grid" }));
-      svg.append(el("text", { x: x(t), y: axisY + 18, class: "tick", "text-anchor": "middle" }, tickLabel(t, tk.step)));
+      const label = tickLabel(t, tk.step), half = label.length * 3.3;  // keep labels inside the drawing
+      const anchor = x(t) - half < 0 ? "start" : x(t) + half > width ? "end" : "middle";
+      svg.append(el("text", { x: anchor === "start" ? 2 : anchor === "end" ? width - 2 : x(t), y: axisY + 18, class: "tick", "text-anchor": anchor }, label));
     }
 
     const markers = [];
