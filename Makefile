@@ -14,7 +14,7 @@ SAMPLE_VISITORS ?= 2000
 SAMPLE_DAYS ?= 7
 SAMPLE_START ?= 2025-03-01
 
-.PHONY: install run test airflow bench clean
+.PHONY: install browser run test airflow bench clean
 
 install: $(STAMP)
 
@@ -23,12 +23,21 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	touch $(STAMP)
 
+# Debian's Chromium for the browser tests of the web UI and the report (tests/serve/test_ui_browser.py).
+# Installed with apt-get when missing and running as root (CI); otherwise those tests skip (fail with CI set).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium </dev/null >/dev/null) \
+	      || echo "warning: could not install chromium; the browser tests will fail" >&2; \
+	  else echo "note: chromium is not installed (apt-get install chromium); the browser tests will skip" >&2; fi; }
+
 run: install
 	rm -rf data/landing data/warehouse.db data/warehouse.db-wal data/warehouse.db-shm data/runs
 	$(BIN)/python -m pipeline generate --out data/landing --visitors $(SAMPLE_VISITORS) --days $(SAMPLE_DAYS) --start $(SAMPLE_START)
 	$(BIN)/python scripts/run_sample_days.py --landing data/landing --warehouse sqlite:///$(CURDIR)/data/warehouse.db
 
-test: install
+test: install browser
 	timeout -k 15 85m $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 airflow: install

@@ -2,20 +2,22 @@
 # contact_snapshots
 
 Nightly: stage the load day's landing partition (`dt` = the data interval start), re-sessionize the
-visitors it changed (mapped over hash buckets), re-derive identities, rebuild the touched contacts'
-summaries (mapped over buckets), run the quality gates, and publish everything in one transaction.
-Every task is one call into `pipeline/`; tasks pass only the run id and bucket numbers.
-Params: `day` (YYYY-MM-DD) processes that load day instead of the interval's (on-demand reruns);
-`full_refresh` rebuilds everything from the landing folder.
+visitors it changed and rebuild the touched contacts (both mapped over hash buckets), run the quality
+gates, publish in one transaction, then (if `CONTACTS_REPORT_DIR` is set) write the HTML report there.
+Publish updates the Assets `contact_snapshots.<table>` (one per published table) for downstream DAGs.
+Params: `day` (YYYY-MM-DD) reruns that load day; `full_refresh` rebuilds from the landing folder.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from airflow.sdk import CronDataIntervalTimetable, Param, TriggerRule, dag, task
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, TriggerRule, dag, task
+
+from pipeline.warehouse.tables import ASSET_TABLES
 
 DEFAULT_ARGS = {"retries": 2, "retry_delay": timedelta(minutes=2), "execution_timeout": timedelta(hours=3)}
+PUBLISHED = [Asset(f"contact_snapshots.{name}", uri=f"contacts-warehouse://published/{name}", group="contacts") for name in ASSET_TABLES]
 
 
 def _settings():
@@ -74,11 +76,20 @@ def contact_snapshots():
         check_run(_settings(), pipeline_run)
         return pipeline_run
 
-    @task
-    def publish(pipeline_run: str) -> dict:
+    @task(outlets=PUBLISHED)
+    def publish(pipeline_run: str, outlet_events=None) -> dict:
         from pipeline.runs.publish import publish as publish_run
 
-        return publish_run(_settings(), pipeline_run)
+        figures = publish_run(_settings(), pipeline_run)
+        for asset in PUBLISHED:  # what a consumer reads from its triggering asset events
+            outlet_events[asset].extra = {"pipeline_run": pipeline_run, **figures}
+        return figures
+
+    @task
+    def report(_figures: dict, data_interval_start=None, params=None) -> str | None:
+        from pipeline.serve.report import write_folder_report
+
+        return write_folder_report(_settings(), params["day"] or data_interval_start.date().isoformat())
 
     @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
     def mark_failed(pipeline_run: str) -> None:
@@ -93,6 +104,7 @@ def contact_snapshots():
     summaries = summarise.partial(pipeline_run=run).expand(bucket=identified)
     checked = check(run)
     published = publish(checked)
+    report(published)
     sessions >> identified
     summaries >> checked
     [buckets, sessions, identified, summaries, checked, published] >> mark_failed(run)

@@ -178,6 +178,14 @@ def cmd_forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.serve.report import write_report
+
+    report = write_report(_settings(args), Path(args.out), args.start_date, args.end_date)
+    print(f"wrote {report.path} ({report.charts} charts, days {report.window.start} to {report.window.end})")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from pipeline.bench.runs import bench
 
@@ -254,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("email")
     forget.add_argument("--warehouse", help="SQLAlchemy URL")
     forget.set_defaults(func=cmd_forget)
+
+    report = commands.add_parser("report", help="write a self-contained HTML report with charts (opens offline)")
+    report.add_argument("--out", required=True, help="the HTML file to write")
+    report.add_argument("--start-date", type=_day, help="first day (UTC) of the window (default: 30 days up to the end)")
+    report.add_argument("--end-date", type=_day, help="last day (UTC) of the window (default: the latest session's day)")
+    report.add_argument("--warehouse", help="SQLAlchemy URL (read-only access)")
+    report.set_defaults(func=cmd_report)
 
     bench = commands.add_parser("bench", help="benchmark: per-stage times, events/s, peak memory, reader latency")
     bench.add_argument("--events", type=int, default=1_000_000, help="events per load day (generated)")

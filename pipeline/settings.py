@@ -99,6 +99,10 @@ class Settings(BaseSettings):
         default=7.0, gt=0, description="Multi-touch attribution, time_decay model: a touch this many days before the "
         "conversion weighs half as much as one at the conversion. Changing it needs a full refresh.",
     )
+    report_dir: Path | None = Field(
+        default=None, description="Folder where the nightly DAG's last task writes the HTML report "
+        "(contacts-report-DAY.html, up to 30 days up to the load day); unset: no report is written.",
+    )
 
     @field_validator("referral_exclusions", "own_domains")
     @classmethod

@@ -1,4 +1,5 @@
-"""The DAG: imports cleanly, wires the expected tasks, and one real dag.test() run fills the warehouse."""
+"""The DAGs: import cleanly, wire the expected tasks; one real dag.test() run fills the warehouse, writes the report and
+updates the assets the example consumer is scheduled on (queueing its run); the consumer runs and only logs."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from pipeline.warehouse.tables import ASSET_TABLES
 from tests.helpers import REPO_DAGS, table
 
+CONSUMER = "contacts_published_example"
 EXPECTED_EDGES = {
     ("start", "stage"),
     ("start", "sessionize"),
@@ -19,18 +22,24 @@ EXPECTED_EDGES = {
     ("start", "check"),
     ("summarise", "check"),
     ("check", "publish"),
+    ("publish", "report"),
     ("publish", "mark_failed"),
 }
 
 
 @pytest.fixture(scope="module")
-def dag():
+def bag():
     from airflow.dag_processing.dagbag import DagBag
     from airflow.utils import db
 
     db.initdb()
     bag = DagBag(dag_folder=str(REPO_DAGS))
     assert bag.import_errors == {}
+    return bag
+
+
+@pytest.fixture(scope="module")
+def dag(bag):
     return bag.get_dag("contact_snapshots")
 
 
@@ -43,11 +52,28 @@ def test_dag_imports_without_errors_and_schedules_daily_intervals(dag):
 def test_dag_wires_the_expected_tasks(dag):
     edges = {(up, task.task_id) for task in dag.tasks for up in task.upstream_task_ids}
     assert EXPECTED_EDGES <= edges
-    assert {t.task_id for t in dag.tasks} == {"start", "stage", "sessionize", "identify", "summarise", "check", "publish", "mark_failed"}
+    assert {t.task_id for t in dag.tasks} == {"start", "stage", "sessionize", "identify", "summarise", "check", "publish", "report", "mark_failed"}
     assert dag.get_task("sessionize").is_mapped and dag.get_task("summarise").is_mapped
+    assert "report" not in dag.get_task("mark_failed").upstream_task_ids  # a report failure is not a failed publish
 
 
-def test_dag_run_over_generated_data_with_several_buckets_publishes_contacts(dag, sqlite_url, tmp_path, monkeypatch):
+def test_publish_updates_one_asset_per_published_table(dag):
+    from pipeline.warehouse.tables import ASSET_TABLES
+
+    outlets = dag.get_task("publish").outlets
+    assert [a.name for a in outlets] == [f"contact_snapshots.{name}" for name in ASSET_TABLES]
+    assert {"contact_snapshots.contacts", "contact_snapshots.contact_sessions", "contact_snapshots.contacts_history"} <= {a.name for a in outlets}
+    assert {a.uri for a in outlets} == {f"contacts-warehouse://published/{name}" for name in ASSET_TABLES}
+
+
+def test_the_example_consumer_is_scheduled_on_the_contacts_asset_and_only_logs(bag):
+    consumer = bag.get_dag(CONSUMER)
+    assert type(consumer.timetable).__name__ == "AssetTriggeredTimetable"
+    assert [ref.name for ref in consumer.timetable.asset_condition.objects] == ["contact_snapshots.contacts"]
+    assert [t.task_id for t in consumer.tasks] == ["announce"] and consumer.get_task("announce").outlets == []
+
+
+def test_dag_run_over_generated_data_with_several_buckets_publishes_contacts(bag, dag, sqlite_url, tmp_path, monkeypatch):
     from pipeline.sample.generate import generate_landing
 
     landing = tmp_path / "landing"
@@ -56,8 +82,10 @@ def test_dag_run_over_generated_data_with_several_buckets_publishes_contacts(dag
     monkeypatch.setenv("CONTACTS_LANDING", str(landing))
     monkeypatch.setenv("CONTACTS_WORKSPACE", str(tmp_path / "runs"))
     monkeypatch.setenv("CONTACTS_BUCKETS", "3")
+    monkeypatch.setenv("CONTACTS_REPORT_DIR", str(tmp_path / "reports"))
     from pipeline.settings import Settings
 
+    unpause_in_db(bag, CONSUMER)  # so that publishing queues a run of the asset consumer, as the scheduler would start it
     run = dag.test(logical_date=datetime(2025, 3, 1, tzinfo=timezone.utc), run_conf={"day": "2025-03-01"})
     assert run.state == "success"
     mapped = [ti for ti in run.get_task_instances() if ti.task_id == "sessionize"]
@@ -68,3 +96,55 @@ def test_dag_run_over_generated_data_with_several_buckets_publishes_contacts(dag
     assert runs["status"].tolist() == ["success"] and runs["events_read"].tolist() == [summary.lines]
     assert (runs["events_read"] == runs["events_loaded"] + runs["events_duplicate"] + runs["events_quarantined"]).all()
     assert runs["events_quarantined"].tolist() == [summary.broken_lines]
+    assert (tmp_path / "reports" / "contacts-report-2025-03-01.html").stat().st_size > 500_000  # charts and their scripts inlined
+    events = published_asset_events(run)
+    assert sorted(events) == sorted(f"contact_snapshots.{name}" for name in ASSET_TABLES)
+    assert {e["pipeline_run"] for e in events.values()} == {runs["run_id"].iloc[0]}
+    assert {e["contacts_updated"] for e in events.values()} == {len(table(settings, "contacts"))}
+    assert queued_asset_runs() == [(CONSUMER, "contact_snapshots.contacts")]
+
+
+def unpause_in_db(bag, dag_id: str) -> None:
+    """Write the folder's DAGs to Airflow's metadata DB (as the dag-processor would) and unpause one."""
+    from airflow.dag_processing.bundles.manager import DagBundlesManager
+    from airflow.dag_processing.dagbag import sync_bag_to_db
+    from airflow.models.dag import DagModel
+    from airflow.utils.session import create_session
+
+    DagBundlesManager().sync_bundles_to_db()
+    sync_bag_to_db(bag, "dags-folder", None)
+    with create_session() as session:
+        session.query(DagModel).filter(DagModel.dag_id == dag_id).update({"is_paused": False})
+
+
+def queued_asset_runs() -> list[tuple[str, str]]:
+    """(DAG, asset) pairs the scheduler would start a run for, after asset events."""
+    from airflow.models.asset import AssetDagRunQueue, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select as sql_select
+
+    with create_session() as session:
+        return [tuple(row) for row in session.execute(
+            sql_select(AssetDagRunQueue.target_dag_id, AssetModel.name).join(AssetModel, AssetModel.id == AssetDagRunQueue.asset_id)
+        ).all()]
+
+
+def published_asset_events(run) -> dict[str, dict]:
+    """Asset name → extra of the asset events the run's publish task emitted (from Airflow's metadata DB)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select as sql_select
+
+    with create_session() as session:
+        rows = session.execute(
+            sql_select(AssetModel.name, AssetEvent.extra).join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .where(AssetEvent.source_dag_id == "contact_snapshots", AssetEvent.source_run_id == run.run_id)
+        ).all()
+    return {name: extra for name, extra in rows}
+
+
+def test_the_example_consumer_runs_and_does_nothing_else(bag):
+    run = bag.get_dag(CONSUMER).test()
+    assert run.state == "success"
+    (announce,) = run.get_task_instances()
+    assert announce.task_id == "announce" and announce.state == "success"

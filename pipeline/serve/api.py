@@ -7,7 +7,6 @@ answers (SPEC section 14); every error is a one-line JSON body, never a tracebac
 
 from __future__ import annotations
 
-import json
 import logging
 from contextlib import asynccontextmanager
 
@@ -22,10 +21,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline.serve.attribution import attribution_report, parse_attribution_request
 from pipeline.serve.attribution_models import AttributionReport, AttributionRequest
 from pipeline.serve.auth import ApiError, authenticated_key, error_response, on_warehouse
-from pipeline.serve.limits import BodyTooLarge, RateLimiter, read_capped_body
+from pipeline.serve.limits import RateLimiter, capped_body, decode_request  # noqa: F401 - decode_request re-exported
 from pipeline.serve.models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
 from pipeline.serve.query import AS_OF_FORMAT, RequestError, parse_as_of, parse_request
 from pipeline.serve.reader import answer_query
+from pipeline.serve.ui import install_ui
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import WarehouseError, one_line, ping, read_only_engine
@@ -33,18 +33,6 @@ from pipeline.warehouse.engines import WarehouseError, one_line, ping, read_only
 log = logging.getLogger("pipeline.api")
 
 router = APIRouter()
-
-
-def decode_request(body: bytes) -> object:
-    """The body as JSON (an empty body is `{}`, as on the CLI); bad JSON is a 400."""
-    if not body.strip():
-        return {}
-    try:
-        return json.loads(body)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"request is not valid JSON: {exc.msg}") from None
-    except (ValueError, RecursionError) as exc:  # bad UTF-8, absurd numbers, nesting deeper than Python's stack
-        raise ApiError(400, f"request is not valid JSON: {one_line(exc)[:100]}") from None
 
 
 def _respond(settings: Settings, body: bytes, as_of_text: str | None) -> dict:
@@ -89,12 +77,8 @@ CONTACTS_DOC = {
 )
 async def contacts(request: Request, _caller: str = Security(authenticated_key)) -> JSONResponse:
     """Limits first (key, rate, size), then the reader's own validation and answer, passed through as JSON."""
-    state = request.app.state
-    try:
-        body = await read_capped_body(request, state.settings.api_max_body_bytes)
-    except BodyTooLarge:
-        raise ApiError(413, f"request body over {state.settings.api_max_body_bytes:,} bytes") from None
-    response = await run_in_threadpool(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
+    body = await capped_body(request)
+    response = await run_in_threadpool(on_warehouse, _respond, request.app.state.settings, body, request.query_params.get("as_of"))
     return JSONResponse(response)
 
 
@@ -203,13 +187,14 @@ def create_app(settings: Settings) -> FastAPI:
         version="1.0",
         description="CRM-style contact summaries from the marketing-attribution warehouse (read-only). "
         "Authenticate with `Authentication: KEY` or `Authorization: Bearer KEY`; create keys with "
-        "`python -m pipeline keys create NAME`. Errors are `{\"error\": ..., \"field\": ...}`.",
+        "`python -m pipeline keys create NAME`. Errors are `{\"error\": ..., \"field\": ...}`. A web UI is served at `/ui/`.",
         lifespan=lifespan,
     )
     app.state.settings, app.state.reader = settings, reader
     app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
     _install_error_handlers(app)
     app.include_router(router)
+    install_ui(app)
     return app
 
 

@@ -1,12 +1,17 @@
-"""Request limits of the HTTP API: a per-key token bucket and a body size cap, so one client cannot starve the rest."""
+"""Request limits of the HTTP API: a per-key token bucket and a body size cap, so one client cannot starve the rest;
+and the body read within the cap and decoded as JSON."""
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 import time
 
 from starlette.requests import Request
+
+from pipeline.serve.auth import ApiError
+from pipeline.warehouse.engines import one_line
 
 
 class BodyTooLarge(Exception):
@@ -48,3 +53,24 @@ async def read_capped_body(request: Request, max_bytes: int) -> bytes:
             raise BodyTooLarge
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+async def capped_body(request: Request) -> bytes:
+    """The request body within the app's cap (setting `api_max_body_bytes`); over it is a 413, unread."""
+    cap = request.app.state.settings.api_max_body_bytes
+    try:
+        return await read_capped_body(request, cap)
+    except BodyTooLarge:
+        raise ApiError(413, f"request body over {cap:,} bytes") from None
+
+
+def decode_request(body: bytes) -> object:
+    """The body as JSON (an empty body is `{}`, as on the CLI); bad JSON is a 400."""
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except json.JSONDecodeError as exc:
+        raise ApiError(400, f"request is not valid JSON: {exc.msg}") from None
+    except (ValueError, RecursionError) as exc:  # bad UTF-8, absurd numbers, nesting deeper than Python's stack
+        raise ApiError(400, f"request is not valid JSON: {one_line(exc)[:100]}") from None

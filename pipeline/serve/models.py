@@ -177,3 +177,41 @@ class Health(Strict):
 class Unavailable(Strict):
     status: Literal["unavailable"]
     error: str
+
+
+class JourneyRequest(Strict):
+    """Whose journey: the contact's email (trimmed, lower-cased)."""
+
+    email: Text
+
+
+class JourneyConversion(Strict):
+    timestamp: str = Field(description=STAMP)
+    conversion_page: str
+    type: Optional[str] = Field(description="Conversion type (the seed's meta type).")
+    id: Optional[str] = Field(description="Conversion point id (the seed's meta id).")
+
+
+class JourneySession(Strict):
+    """One session of the journey with what a timeline needs beyond the seed's keys."""
+
+    session_id: str
+    timestamp: str = Field(description=f"When the session began. {STAMP}")
+    source: str
+    medium: str
+    campaign: str
+    content: str
+    term: str
+    channel: str = Field(description="GA4 default channel group (SPEC section 5).")
+    landing_page: str
+    session_duration: int = Field(ge=0, description="Seconds from the first to the last event.")
+    exit_page: Optional[str] = Field(description="Last page viewed; null when the session ended on a conversion.")
+    own_device: bool = Field(description="False for another visitor's session the contact converted in (a shared device).")
+    roles: list[Literal["first", "converting", "assist", "after"]] = Field(description="Touch roles (SPEC section 7).")
+    touches: list[Literal["first", "converting", "recent"]] = Field(description="Which of the summary's touches this session is.")
+    conversions: list[JourneyConversion] = Field(description="The contact's conversions in this session, in time order.")
+
+
+class Journey(Strict):
+    email: str
+    sessions: list[JourneySession] = Field(description="Every session of the journey, by (timestamp, session id).")

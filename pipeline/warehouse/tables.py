@@ -315,3 +315,6 @@ api_keys = Table(
 PUBLISHED_TABLES = (events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts, attribution_credits)
 # Tables keyed by contact (email): a run rebuilds every row of each contact it touches, and publish replaces them.
 CONTACT_TABLES = (contacts, contact_sessions, attribution_credits)
+# Published tables a downstream job may be scheduled on: the DAG's publish task updates one Airflow Asset per
+# table (`contact_snapshots.<name>`), so a BI extract or CRM sync runs when they change.
+ASSET_TABLES = tuple(table.name for table in (*PUBLISHED_TABLES, contacts_history))

@@ -111,6 +111,21 @@ def test_either_scheme_is_enforced(api, scheme):
     check()
 
 
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
+def test_journey_conforms_to_the_openapi_document(api, mode):
+    """The web UI's journey route: any body gets a documented status and shape (200, 400 or 404), never a 500."""
+    app, key = api
+    operation = operations(app, "ApiKey", key)["/api/v1/journey"]["POST"]
+    checks = CHECKS + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
+
+    @hypothesis_settings(FUZZ, max_examples=40)
+    @given(case=operation.as_strategy(generation_mode=mode))
+    def check(case):
+        case.call_and_validate(checks=checks)
+
+    check()
+
+
 def test_healthz_conforms_to_the_openapi_document(api):
     app, key = api
     operations(app, "ApiKey", key)["/healthz"]["GET"].Case().call_and_validate(checks=CHECKS)
