@@ -82,15 +82,6 @@ async def contacts(request: Request, _caller: str = Security(authenticated_key))
     return JSONResponse(response)
 
 
-async def capped_body(request: Request) -> bytes:
-    """The request body within the size cap (413 beyond it)."""
-    limit = request.app.state.settings.api_max_body_bytes
-    try:
-        return await read_capped_body(request, limit)
-    except BodyTooLarge:
-        raise ApiError(413, f"request body over {limit:,} bytes") from None
-
-
 def _report(settings: Settings, body: bytes) -> dict:
     """Decode, validate and answer an attribution request (on a worker thread, like /contacts)."""
     return attribution_report(settings, parse_attribution_request(decode_request(body)))
