@@ -25,13 +25,13 @@ def story(tmp_path_factory):
 def test_cli_writes_one_file_that_needs_nothing_else(story, tmp_path, capsys):
     out = tmp_path / "reports" / "july.html"
     assert main(["report", "--out", str(out), "--warehouse", story.warehouse_url, "--start-date", "2025-07-01", "--end-date", "2025-07-03"]) == 0
-    assert capsys.readouterr().out.strip() == f"wrote {out} (5 charts, days 2025-07-01 to 2025-07-03)"
+    assert capsys.readouterr().out.strip() == f"wrote {out} (6 charts, days 2025-07-01 to 2025-07-03)"
     html = out.read_text()
     assert re.findall(r"<script[^>]*\ssrc=", html) == [] and re.findall(r"<link[^>]*>", html) == ['<link rel="icon" href="data:,">']
     assert re.findall(r"""(?:src|href)=["']?(?:https?:)?//""", html) == []  # no attribute points off the file
     assert "sourceMappingURL" not in html
-    assert sorted(re.findall(r'data-chart="([^"]+)"', html)) == ["chart-contacts", "chart-conversions", "chart-events", "chart-quarantine", "chart-sessions"]
-    assert "Days 2025-07-01 to 2025-07-03" in html and "not part of this build yet" in html
+    assert sorted(re.findall(r'data-chart="([^"]+)"', html)) == ["chart-attribution", "chart-contacts", "chart-conversions", "chart-events", "chart-quarantine", "chart-sessions"]
+    assert "Days 2025-07-01 to 2025-07-03" in html and "5 conversions in the window" in html
     assert not list(out.parent.glob("*.partial"))
 
 

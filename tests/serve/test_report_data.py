@@ -92,13 +92,14 @@ def test_default_window_is_up_to_30_days_up_to_the_latest_session_from_the_first
 def test_chart_specs_carry_exactly_the_frames_rows(story):
     found = collect(story, WINDOW.start, WINDOW.end)
     specs = chart_specs(found)
-    assert set(specs) == {"chart-sessions", "chart-conversions", "chart-contacts", "chart-events", "chart-quarantine"}
+    assert set(specs) == {"chart-attribution", "chart-sessions", "chart-conversions", "chart-contacts", "chart-events", "chart-quarantine"}
 
     def dataset(spec: dict) -> list[dict]:
         (values,) = spec["datasets"].values()
         return values
 
     assert dataset(specs["chart-sessions"]) == found["sessions"].to_dict("records")
+    assert len(dataset(specs["chart-attribution"])) == len(found["attribution"]) == 7 * 4  # every model × the 4 channels
     assert dataset(specs["chart-contacts"]) == [{"day": "2025-07-01", "contacts": 2}, {"day": "2025-07-02", "contacts": 2}]
     assert specs["chart-sessions"]["encoding"]["x"]["scale"]["domain"] == ["2025-07-01", "2025-07-02", "2025-07-03"]
     colours = specs["chart-sessions"]["encoding"]["color"]["scale"]
@@ -126,13 +127,16 @@ def test_attribution_rows_of_every_model_in_one_frame():
     assert spec["encoding"]["yOffset"]["field"] == "model"
 
 
-def test_without_the_attribution_report_the_seam_says_none(story):
-    try:
-        import pipeline.serve.attribution  # noqa: F401
-    except ImportError:
-        assert data.attribution_by_model(story, WINDOW) is None
-    else:
-        assert set(data.attribution_by_model(story, WINDOW)) == set(data.MODELS)
+def test_attribution_by_model_reads_the_credits_of_the_window(story):
+    """Five conversions: bob's and dave's in bob's bing/cpc session; alice's after google/cpc then email; carol's two
+    after duckduckgo/organic (vc1) then facebook (vc2). Linear: Paid Search 1 + 1 + 0.5, Email 0.5, Organic Search and
+    Organic Social 0.5 + 0.5 each. Last touch: carol's 18:20 conversion in vc1 still ends on vc2, which started later."""
+    frame = data.attribution_frame(data.attribution_by_model(story, WINDOW))
+    credit = {model: dict(zip(rows["value"], rows["conversions"])) for model, rows in frame.groupby("model")}
+    assert set(credit) == set(data.MODELS)
+    assert credit["linear"] == {"Paid Search": 2.5, "Email": 0.5, "Organic Search": 1.0, "Organic Social": 1.0}
+    assert credit["first_touch"] == {"Paid Search": 3.0, "Organic Search": 2.0, "Email": 0.0, "Organic Social": 0.0}
+    assert credit["last_touch"] == {"Paid Search": 2.0, "Email": 1.0, "Organic Social": 2.0, "Organic Search": 0.0}
 
 
 def test_report_and_ui_colour_channels_alike():

@@ -145,24 +145,8 @@ def open_attribution_view(page, server) -> None:
     page.evaluate("document.querySelector('#attribution-form button[type=submit]').click()")
 
 
-def attribution_route_exists(server) -> bool:
-    base, key, _ = server
-    return httpx.post(f"{base}/api/v1/attribution", json={}, headers={"Authentication": key}).status_code != 404
-
-
-def test_attribution_view_says_so_when_the_server_has_no_attribution_report(page, server):
-    if attribution_route_exists(server):
-        pytest.skip("this build has POST /api/v1/attribution: see the test beside this one")
-    open_attribution_view(page, server)
-    message = page.wait_for("document.getElementById('attribution-message').textContent")
-    assert message.startswith("Attribution is not available on this server yet")
-    assert page.evaluate("document.getElementById('attribution-table').hidden") is True
-
-
 def test_attribution_view_shows_every_models_credit_as_the_api_answers_it(page, server):
     """Each cell is the model's credit and share for the value, exactly as POST /api/v1/attribution answers."""
-    if not attribution_route_exists(server):
-        pytest.skip("POST /api/v1/attribution (SPEC section 14) is not in this build yet")
     from decimal import ROUND_HALF_UP, Decimal
 
     base, key, _ = server
@@ -203,13 +187,13 @@ def test_report_file_draws_its_charts_offline(page, server, tmp_path):
     page.viewport(1280, 900)
     path = write_report(settings, tmp_path / "report.html", date(2025, 7, 1), date(2025, 7, 4)).path
     drawn = open_report(page, path)
-    # bars: 5 day x channel pairs + the crowd's 60 direct sessions on 07-04; 4 + 1 conversions; 3 days of
-    # new contacts; 3 load days x 3 outcomes; 3 quarantine reasons
+    # bars: 7 models x 5 channels credited; 5 day x channel pairs + the crowd's 60 direct sessions on 07-04;
+    # 4 + 1 conversions; 3 days of new contacts; 3 load days x 3 outcomes; 3 quarantine reasons
     assert drawn == [
-        {"id": "chart-sessions", "marks": 6}, {"id": "chart-conversions", "marks": 5}, {"id": "chart-contacts", "marks": 3},
+        {"id": "chart-attribution", "marks": 35}, {"id": "chart-sessions", "marks": 6}, {"id": "chart-conversions", "marks": 5}, {"id": "chart-contacts", "marks": 3},
         {"id": "chart-events", "marks": 9}, {"id": "chart-quarantine", "marks": 3},
     ]
-    assert "not part of this build yet" in page.evaluate("document.getElementById('attribution').innerText")
+    assert "65 conversions in the window" in page.evaluate("document.getElementById('attribution').innerText")
     page.screenshot("report-1280")
 
 

@@ -80,9 +80,7 @@
       $("attribution-status").textContent = "";
       $("attribution-table").hidden = true;
       if (error.status === 401) return;
-      $("attribution-message").textContent = error.status === 404 || error.status === 405
-        ? "Attribution is not available on this server yet (it needs POST /api/v1/attribution, SPEC section 14)."
-        : ContactsApi.explain(error);
+      $("attribution-message").textContent = ContactsApi.explain(error);
       const field = error.field && form.elements[error.field];
       if (field) { field.setAttribute("aria-invalid", "true"); field.focus(); }
     }
