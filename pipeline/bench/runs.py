@@ -10,24 +10,12 @@ import multiprocessing
 import resource
 import tempfile
 import time
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 from pipeline.settings import Settings
 
 START = date(2025, 3, 1)
-STEPS = ("stage", "sessionize", "identify", "summarise", "check", "publish")
-
-
-@dataclass
-class Timings:
-    """Seconds per step, summed over the runs of a backfill."""
-
-    seconds: dict = field(default_factory=lambda: dict.fromkeys(STEPS, 0.0))
-
-    def add(self, step: str, started: float) -> None:
-        self.seconds[step] += time.perf_counter() - started
 
 
 def _generate(landing: str, events: int, days: int, seed: int) -> None:
@@ -54,35 +42,6 @@ def generate_in_child(landing: Path, events: int, days: int, seed: int = 7) -> f
     return time.perf_counter() - started
 
 
-def timed_run(settings: Settings, day: date, timings: Timings) -> dict:
-    """One load day through every step, as `nightly.run_interval` runs it, with a clock around each step."""
-    from pipeline.runs.publish import publish
-    from pipeline.runs.quality import check_run
-    from pipeline.runs.stage import stage_run
-    from pipeline.runs.start import fail_run, start_run
-    from pipeline.runs.steps import identify, sessionize, summarise
-
-    run_id = start_run(settings, [day])
-    try:
-        for step, call in (
-            ("stage", lambda: stage_run(settings, run_id)),
-            ("sessionize", lambda: [sessionize(settings, run_id, b) for b in range(settings.buckets)]),
-            ("identify", lambda: identify(settings, run_id)),
-            ("summarise", lambda: [summarise(settings, run_id, b) for b in range(settings.buckets)]),
-            ("check", lambda: check_run(settings, run_id)),
-        ):
-            started = time.perf_counter()
-            call()
-            timings.add(step, started)
-        started = time.perf_counter()
-        figures = publish(settings, run_id)
-        timings.add("publish", started)
-    except BaseException as exc:
-        fail_run(settings, run_id, exc)
-        raise
-    return figures
-
-
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -105,16 +64,17 @@ def bench(*, events: int, days: int = 1, warehouse: str | None = None, landing: 
         **({"buckets": buckets} if buckets else {}),
     )
     from pipeline.contract.landing import landing_days
+    from pipeline.runs.nightly import StepClock, run_days
 
-    timings, total_events = Timings(), 0
+    clock, days_landed = StepClock(), landing_days(landing)
     started = time.perf_counter()
-    for day in landing_days(landing):
-        total_events += timed_run(settings, day, timings)["events_read"]
+    results = run_days(settings, days_landed[0], days_landed[-1], clock=clock)
     wall = time.perf_counter() - started
+    total_events = sum(result.figures["events_read"] for result in results)
     latency = reader_latency(settings, queries)
     figures = {"events": total_events, "days": days, "buckets": settings.buckets, "wall_seconds": wall,
                "events_per_second": total_events / wall if wall else 0.0, "peak_rss_mb": peak_rss_mb(),
-               "generate_seconds": generated, "steps": timings.seconds, **latency, **attribution_timings(settings)}
+               "generate_seconds": generated, "steps": clock.seconds, **latency, **attribution_timings(settings)}
     out(report(figures, settings))
     return figures
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -15,6 +18,8 @@ from pipeline.runs.start import fail_run, start_run
 from pipeline.runs.steps import identify, sessionize, summarise
 from pipeline.runs.workspace import Workspace
 from pipeline.settings import Settings
+
+STEPS = ("start", "stage", "sessionize", "identify", "summarise", "check", "publish")
 
 
 @dataclass
@@ -31,28 +36,52 @@ def days_between(start: date, end: date) -> list[date]:
     return [start + timedelta(days=i) for i in range((end - start).days + 1)]
 
 
-def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = None) -> None:
+class StepClock:
+    """Seconds spent in each step over the runs it watches (what the benchmark reports; cheap when nobody reads it)."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = dict.fromkeys(STEPS, 0.0)
+
+    @contextmanager
+    def __call__(self, step: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[step] += time.perf_counter() - started
+
+
+def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = None, clock: StepClock | None = None) -> None:
     """The steps between staging and the gates: sessionize[b] → identify → summarise[b] (each output handed to the
     quality worker, if any, as soon as it is written)."""
+    clock = clock or StepClock()
     buckets = Workspace(settings, run_id).plan().buckets
-    for bucket in range(buckets):
-        sessionize(settings, run_id, bucket)
+    with clock("sessionize"):
+        for bucket in range(buckets):
+            sessionize(settings, run_id, bucket)
     if worker:
         worker.submit(settings, run_id, "sessions")
-    identify(settings, run_id)
-    for bucket in range(buckets):
-        summarise(settings, run_id, bucket)
+    with clock("identify"):
+        identify(settings, run_id)
+    with clock("summarise"):
+        for bucket in range(buckets):
+            summarise(settings, run_id, bucket)
     if worker:
         worker.submit(settings, run_id, "contacts")
         worker.submit(settings, run_id, "attribution_credits")
 
 
-def run_steps(settings: Settings, run_id: str, *, erase: tuple | None = None, worker: QualityWorker | None = None) -> dict:
+def run_steps(
+    settings: Settings, run_id: str, *, erase: tuple | None = None, worker: QualityWorker | None = None, clock: StepClock | None = None
+) -> dict:
     """sessionize[b] → identify → summarise[b] → check → publish; a failure marks the run failed."""
+    clock = clock or StepClock()
     try:
-        compute_run(settings, run_id, worker)
-        check_run(settings, run_id, worker.outcomes(run_id) if worker else None)
-        return publish(settings, run_id, erase=erase)
+        compute_run(settings, run_id, worker, clock)
+        with clock("check"):
+            check_run(settings, run_id, worker.outcomes(run_id) if worker else None)
+        with clock("publish"):
+            return publish(settings, run_id, erase=erase)
     except BaseException as exc:
         fail_run(settings, run_id, exc)
         raise
@@ -76,16 +105,21 @@ class Gates:
             self.worker.close()
 
 
-def run_interval(settings: Settings, days: list[date], *, full_refresh: bool = False, gates: Gates | None = None) -> RunResult:
+def run_interval(
+    settings: Settings, days: list[date], *, full_refresh: bool = False, gates: Gates | None = None, clock: StepClock | None = None
+) -> RunResult:
     """Start → stage → the steps after staging, as the DAG runs them."""
-    run_id = start_run(settings, days, full_refresh=full_refresh, owner=this_process())
+    clock = clock or StepClock()
+    with clock("start"):
+        run_id = start_run(settings, days, full_refresh=full_refresh, owner=this_process())
     try:
-        stage_run(settings, run_id)
+        with clock("stage"):
+            stage_run(settings, run_id)
         worker = gates.for_run(settings, run_id) if gates else None
     except BaseException as exc:
         fail_run(settings, run_id, exc)
         raise
-    return RunResult(run_id, days, run_steps(settings, run_id, worker=worker))
+    return RunResult(run_id, days, run_steps(settings, run_id, worker=worker, clock=clock))
 
 
 def full_refresh_days(settings: Settings, start: date, end: date) -> list[date]:
@@ -101,13 +135,15 @@ def full_refresh_days(settings: Settings, start: date, end: date) -> list[date]:
     return days
 
 
-def run_days(settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None) -> list[RunResult]:
+def run_days(
+    settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None, clock: StepClock | None = None
+) -> list[RunResult]:
     """One run per load day in order (a backfill), or one full-refresh run over every landing day up to `end`."""
     intervals = [full_refresh_days(settings, start, end)] if full_refresh else [[day] for day in days_between(start, end)]
     results, gates = [], Gates(settings)
     try:
         for days in intervals:
-            results.append(run_interval(settings, days, full_refresh=full_refresh, gates=gates))
+            results.append(run_interval(settings, days, full_refresh=full_refresh, gates=gates, clock=clock))
             if on_done:
                 on_done(results[-1])
     finally:

@@ -14,7 +14,7 @@ import pandas as pd
 import pyarrow.dataset as ds
 
 from pipeline.contract.landing import LandingFile, partition_files
-from pipeline.contract.staging import EVENT_COLUMNS, ORIGIN, stage_lines
+from pipeline.contract.staging import EVENT_COLUMNS, stage_lines
 from pipeline.runs import lock
 from pipeline.runs.scratch import scratch_duckdb
 from pipeline.runs.suppression import ERASED_RAW, ERASED_REASON, erased_mask, redact_quarantine, suppressed_hashes
@@ -203,5 +203,3 @@ def _stage(settings: Settings, workspace: Workspace, plan: RunPlan) -> None:
     }
     workspace.save_plan(plan)
 
-
-__all__ = ["stage_run", "CHANGE_COLUMNS", "ORIGIN"]

@@ -8,6 +8,8 @@ and shifted right by one elsewhere.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -26,12 +28,19 @@ def key_bucket(keys: np.ndarray, buckets: int) -> np.ndarray:
     return ((np.asarray(keys, dtype=np.int64) >> 31) * int(buckets)) >> 32
 
 
+@lru_cache(maxsize=1)
+def _engine() -> duckdb.DuckDBPyConnection:
+    """One in-memory DuckDB per process for computing keys (a new connection costs more than hashing a bucket)."""
+    return duckdb.connect()
+
+
 def md5_keys(values: pd.Series) -> np.ndarray:
     """The 63-bit key of each text value (the same as KEY_SQL computes in DuckDB)."""
     if len(values) == 0:
         return np.zeros(0, dtype=np.int64)
-    with duckdb.connect() as con:
-        con.register("v", pa.table({"v": pa.array(values.astype("str"), type=pa.string(), from_pandas=True)}))
+    texts = pa.table({"v": pa.array(values.astype("str"), type=pa.string(), from_pandas=True)})
+    with _engine().cursor() as con:  # a cursor per call: safe from several threads
+        con.register("v", texts)
         keys = con.sql(f"SELECT {KEY_SQL.format('v')} AS k FROM v").arrow().read_all()["k"]
     return keys.to_numpy(zero_copy_only=False)
 
