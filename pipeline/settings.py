@@ -58,6 +58,8 @@ class Settings(BaseSettings):
         description="Runs chained in one process (`python -m pipeline run`) validate in a second process that imports Great "
         "Expectations once, while the run computes; off: validate in the run's own process, as the DAG's check task does.",
     )
+    fault_point: str | None = Field(default=None, description="Tests only: a crash point of runs.faults where the run kills itself.")
+    fault_marker: str | None = Field(default=None, description="Tests only: a file the crash point's name is appended to before the kill.")
     session_timeout_minutes: int = Field(default=30, gt=0)
     referral_exclusions: list[str] = Field(
         default_factory=lambda: [

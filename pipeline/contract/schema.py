@@ -59,15 +59,17 @@ def load_contract() -> Contract:
 
 
 def parse_lines(lines: pa.Table, contract: Contract) -> pd.DataFrame:
-    """Parse the `raw` column once: per field its text value and its JSON type (NA when the key is missing)."""
+    """Parse the `raw` column: per field its text value and its JSON type (NA when the key is missing)."""
     raw = lines["raw"]
     paths = ", ".join("'$." + json.dumps(name) + "'" for name in contract.fields)
-    selects = ["j IS NOT NULL AS is_json", "json_type(j) AS root_type"]
+    selects = ["is_json", "root_type"]
     for position, name in enumerate(contract.fields, start=1):
         selects += [f'types[{position}] AS "{name}__type"', f'texts[{position}] AS "{name}"']
-    sql = (
-        "WITH p AS (SELECT CASE WHEN json_valid(raw) THEN raw::JSON END AS j FROM t), "
-        f"q AS (SELECT j, json_type(j, [{paths}]) AS types, json_extract_string(j, [{paths}]) AS texts FROM p) "
+    sql = (  # each json_* function parses the text once: no JSON cast (it would parse and copy once more)
+        "WITH p AS (SELECT json_valid(raw) AS is_json, raw FROM t), "
+        f"q AS (SELECT is_json, CASE WHEN is_json THEN json_type(raw) END AS root_type, "
+        f"CASE WHEN is_json THEN json_type(raw, [{paths}]) END AS types, "
+        f"CASE WHEN is_json THEN json_extract_string(raw, [{paths}]) END AS texts FROM p) "
         f"SELECT {', '.join(selects)} FROM q"
     )
     with duckdb.connect() as con:

@@ -21,10 +21,10 @@ from pipeline.runs.start import fail_run, start_run
 from pipeline.runs.suppression import VALID_EMAIL
 from pipeline.runs.workspace import Workspace
 from pipeline.settings import Settings
+from pipeline.transform.keys import md5_keys
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import create_tables, get_engine
 from pipeline.warehouse.event_store import EventStore, live_files
-from pipeline.warehouse.keys import md5_keys
 from pipeline.warehouse.rows import read_where_in
 
 NO_FIGURES = {"events_read": 0, "events_loaded": 0, "events_duplicate": 0, "events_quarantined": 0, "events_bot": 0}

@@ -13,12 +13,13 @@ import pandas as pd
 from sqlalchemy import Connection, and_, select, update
 
 from pipeline.runs import lock
+from pipeline.runs.faults import fault_point
 from pipeline.runs.suppression import erase_in_transaction
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine, transaction
-from pipeline.warehouse.event_store import EventStore, commit_files, remove_leftovers
+from pipeline.warehouse.event_store import EventStore, commit_files, live_files, remove_leftovers, write_catalog
 from pipeline.warehouse.rows import IN_CHUNK, BulkRows, delete_where_in, insert_frame, read_where_in
 from pipeline.warehouse.state import current_version, utc_now
 
@@ -94,7 +95,7 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
         version = _check_version(conn, plan)
         now = utc_now()
         _delete_replaced(conn, settings, store, workspace, plan, touched)
-        written = bulk.insert(conn)
+        written = bulk.insert(conn, after_each=lambda _table: fault_point(settings, "publish.after_first_copy"))
         _record_history(conn, contacts, touched, plan)
         if erase is not None:
             email, visitors = erase
@@ -104,11 +105,19 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
         insert_frame(conn, t.run_manifest, workspace.read("manifest").assign(run_id=run_id))
         figures = {**plan.stats, "sessions_written": written.get("sessions", 0), "contacts_updated": len(touched)}
         _finish(conn, plan, figures, workspace.validation_summary(), version + 1)
+        fault_point(settings, "publish.before_commit")
+    fault_point(settings, "publish.after_commit")
+    write_catalog(store, _live_paths(engine))
     if settings.event_store_grace_minutes == 0:
         store.delete(plan.retired_files)  # no longer live; their rows go at the next clean-up
     refresh_planner_statistics(engine)
     workspace.remove()
     return figures
+
+
+def _live_paths(engine) -> list[str]:
+    with engine.connect() as conn:
+        return live_files(conn)["path"].tolist()
 
 
 def _check_version(conn: Connection, plan: RunPlan) -> int:

@@ -19,6 +19,7 @@ import pandas as pd
 
 from pipeline.runs import lock
 from pipeline.runs.expectations import suite_expectations, with_derived, with_run_context
+from pipeline.runs.faults import fault_point
 from pipeline.runs.workspace import Workspace
 from pipeline.settings import Settings
 from pipeline.transform.frames import stack
@@ -251,6 +252,7 @@ def check_run(settings: Settings, run_id: str, outcomes: list[SuiteOutcome] | No
     """Validate the run's staged events, sessions and contacts (or take the outcomes a quality worker found); raise
     before publish on a critical failure."""
     lock.heartbeat(settings, run_id)
+    fault_point(settings, "check.during")
     workspace = Workspace(settings, run_id)
     if workspace.plan().unchanged_since:
         return {"summary": "unchanged", "suites": {}}

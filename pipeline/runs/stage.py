@@ -11,20 +11,23 @@ or altered, compared with what was published — names the visitors to re-sessio
 from __future__ import annotations
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from pipeline.contract.landing import LandingFile, partition_files
 from pipeline.contract.staging import EVENT_COLUMNS, stage_lines
 from pipeline.runs import lock
+from pipeline.runs.faults import fault_point
 from pipeline.runs.scratch import scratch_duckdb
 from pipeline.runs.suppression import ERASED_RAW, ERASED_REASON, erased_mask, redact_quarantine, suppressed_hashes
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
+from pipeline.transform.keys import KEY_SQL, bucket_sql
 from pipeline.warehouse.engines import get_engine
 from pipeline.warehouse.event_store import STORED_COLUMNS, EventFile, EventStore, live_files
-from pipeline.warehouse.keys import KEY_SQL, bucket_sql
 
 CHANGE_COLUMNS = [c for c in EVENT_COLUMNS if c != "user_agent"] + ["is_bot"]  # what makes an event "changed"
+KEYS = f", {KEY_SQL.format('event_id')} AS event_key, {KEY_SQL.format('anonymous_id')} AS visitor_key"
 QUARANTINE_COLUMNS = ["load_date", "source_file", "line_number", "raw", "reason", "event_id", "email"]
 
 
@@ -40,24 +43,28 @@ def _load_lines(con, settings: Settings, plan: RunPlan, hashes: set[str]) -> tup
             for chunk in file.chunks(settings.stage_chunk_bytes):
                 staged = stage_lines(chunk, day)
                 events = staged.events.assign(erased=erased_mask(staged.events, hashes, settings))
-                _append(con, "staged", events)
+                _append(con, "staged", events, KEYS)
+                fault_point(settings, "stage.after_first_chunk")
                 _append(con, "quarantine", redact_quarantine(staged.quarantine, hashes, settings)[QUARANTINE_COLUMNS])
                 read, duplicates = read + chunk.num_rows, duplicates + staged.duplicates
             manifest.append(dict(file.manifest_entry(), load_date=day))
     return read, manifest, duplicates
 
 
-def _append(con, table: str, frame: pd.DataFrame) -> None:
-    """Insert a frame into a scratch table by column name (DuckDB casts to the table's types)."""
-    con.register("incoming", frame)
-    con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM incoming")
+def _append(con, table: str, frame: pd.DataFrame, extra: str = "") -> None:
+    """Insert a frame into a scratch table by column name (DuckDB casts to the table's types), through Arrow."""
+    con.register("incoming", pa.Table.from_pandas(frame, preserve_index=False))
+    con.execute(f"INSERT INTO {table} BY NAME SELECT *{extra} FROM incoming")
     con.unregister("incoming")
 
 
 def _create_tables(con) -> None:
-    """The scratch tables staging fills: the valid events of every chunk, and the quarantined lines."""
+    """The scratch tables staging fills: the valid events of every chunk (with their keys), and the quarantined lines."""
     text = ", ".join(f"{c} VARCHAR" for c in EVENT_COLUMNS if c != "timestamp")
-    con.execute(f"CREATE TABLE staged ({text}, timestamp TIMESTAMPTZ, source_file VARCHAR, line_number BIGINT, load_date DATE, is_bot BOOLEAN, erased BOOLEAN)")
+    con.execute(
+        f"CREATE TABLE staged ({text}, timestamp TIMESTAMPTZ, source_file VARCHAR, line_number BIGINT, load_date DATE, "
+        "is_bot BOOLEAN, erased BOOLEAN, event_key BIGINT, visitor_key BIGINT)"
+    )
     con.execute("CREATE TABLE quarantine (load_date DATE, source_file VARCHAR, line_number BIGINT, raw VARCHAR, reason VARCHAR, event_id VARCHAR, email VARCHAR)")
 
 
@@ -66,24 +73,27 @@ def _one(con, sql: str) -> tuple:
 
 
 def _first_copies(con) -> int:
-    """`candidates`: the earliest copy of each event id in the run, with its keys; returns the copies dropped."""
-    con.execute(
-        f"""CREATE TABLE candidates AS
-        SELECT * EXCLUDE (erased), erased, {KEY_SQL.format('event_id')} AS event_key, {KEY_SQL.format('anonymous_id')} AS visitor_key
-        FROM staged QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY load_date, source_file, line_number) = 1"""
-    )
-    staged, kept = _one(con, "SELECT (SELECT count(*) FROM staged), (SELECT count(*) FROM candidates)")
-    con.execute("DROP TABLE staged")
-    return staged - kept
+    """Keep the earliest copy (load day, file, line) of each event id the run staged; returns the copies dropped.
+
+    Only ids that occur more than once are ranked (a hash aggregate finds them), the rest is left in place.
+    """
+    return _one(
+        con,
+        """DELETE FROM staged WHERE rowid IN (
+            SELECT rowid FROM (
+                SELECT rowid, row_number() OVER (PARTITION BY event_id ORDER BY load_date, source_file, line_number) AS copy
+                FROM staged WHERE event_id IN (SELECT event_id FROM staged GROUP BY event_id HAVING count(*) > 1))
+            WHERE copy > 1)""",
+    )[0]
 
 
 def _move_erased(con) -> None:
     """Events of erased contacts leave the run as redacted quarantine rows (right to erasure)."""
     con.execute(
         f"INSERT INTO quarantine BY NAME SELECT load_date, source_file, line_number, '{ERASED_RAW}' AS raw, "
-        f"'{ERASED_REASON}' AS reason, NULL AS event_id, NULL AS email FROM candidates WHERE erased"
+        f"'{ERASED_REASON}' AS reason, NULL AS event_id, NULL AS email FROM staged WHERE erased"
     )
-    con.execute("DELETE FROM candidates WHERE erased")
+    con.execute("DELETE FROM staged WHERE erased")
 
 
 def _against_history(con, store: EventStore, history: list[str]) -> tuple[int, pd.DataFrame]:
@@ -94,7 +104,7 @@ def _against_history(con, store: EventStore, history: list[str]) -> tuple[int, p
     in full; the files behind a matching key are then read for the rows' event ids and origins.
     """
     hits = con.sql(
-        f"SELECT DISTINCT event_key FROM {store.relation(con, history)} WHERE event_key IN (SELECT event_key FROM candidates)"
+        f"SELECT DISTINCT event_key FROM {store.relation(con, history)} WHERE event_key IN (SELECT event_key FROM staged)"
     ).arrow().read_all()["event_key"]
     files = store.rows_where(history, ds.field("event_key").isin(hits), ["event_key"])["path"].unique().tolist() if len(hits) else []
     twins = store.rows_where(files, ds.field("event_key").isin(hits), ["event_id", "load_date", "source_file", "line_number"])
@@ -102,10 +112,10 @@ def _against_history(con, store: EventStore, history: list[str]) -> tuple[int, p
     con.execute(
         """CREATE TABLE duels AS
         SELECT c.event_id, t.path, (c.load_date, c.source_file, c.line_number) < (t.load_date::DATE, t.source_file, t.line_number) AS run_wins
-        FROM candidates c JOIN twins t USING (event_id)"""
+        FROM staged c JOIN twins t USING (event_id)"""
     )
     (dropped,) = _one(con, "SELECT count(*) FROM duels WHERE NOT run_wins")
-    con.execute("DELETE FROM candidates WHERE event_id IN (SELECT event_id FROM duels WHERE NOT run_wins)")
+    con.execute("DELETE FROM staged WHERE event_id IN (SELECT event_id FROM duels WHERE NOT run_wins)")
     return int(dropped), con.sql("SELECT event_id, path FROM duels WHERE run_wins").df()
 
 
@@ -124,7 +134,7 @@ def _removed(con, store: EventStore, replaced: list[str], beaten: pd.DataFrame) 
 
 
 def _change_types(con) -> list[tuple[str, str]]:
-    types = dict(con.sql("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'candidates'").fetchall())
+    types = dict(con.sql("SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'staged'").fetchall())
     return [(name, types[name]) for name in CHANGE_COLUMNS]
 
 
@@ -135,7 +145,7 @@ def _changes(con) -> pd.DataFrame:
     """
     same = " AND ".join(f"n.{c} IS NOT DISTINCT FROM o.{c}" for c in CHANGE_COLUMNS if c != "event_id")
     return con.sql(
-        f"""WITH n AS (SELECT {', '.join(CHANGE_COLUMNS)} FROM candidates),
+        f"""WITH n AS (SELECT {', '.join(CHANGE_COLUMNS)} FROM staged),
         changed AS (
             SELECT n.anonymous_id AS a1, n.timestamp AS t1, o.anonymous_id AS a2, o.timestamp AS t2
             FROM n FULL OUTER JOIN removed o ON n.event_id = o.event_id
@@ -151,10 +161,10 @@ def _write_new_files(con, store: EventStore, plan: RunPlan) -> list[EventFile]:
     """The run's events as store files, one per (load day, bucket), sorted by visitor; streamed a batch at a time."""
     order = "visitor_key, anonymous_id, timestamp, event_type = 'conversion', event_id"
     written = []
-    groups = con.sql(f"SELECT DISTINCT load_date, {bucket_sql('visitor_key', plan.buckets)} AS b FROM candidates ORDER BY 1, 2").fetchall()
+    groups = con.sql(f"SELECT DISTINCT load_date, {bucket_sql('visitor_key', plan.buckets)} AS b FROM staged ORDER BY 1, 2").fetchall()
     for day, bucket in groups:
         rows = con.sql(
-            f"SELECT {', '.join(STORED_COLUMNS)} FROM candidates WHERE load_date = ? AND {bucket_sql('visitor_key', plan.buckets)} = ? ORDER BY {order}",
+            f"SELECT {', '.join(STORED_COLUMNS)} FROM staged WHERE load_date = ? AND {bucket_sql('visitor_key', plan.buckets)} = ? ORDER BY {order}",
             params=[day, bucket],
         ).arrow()
         written.append(store.write(store.new_path(day, plan.run_id, f"b{bucket}"), rows, day))
@@ -189,7 +199,7 @@ def _stage(settings: Settings, workspace: Workspace, plan: RunPlan) -> None:
         workspace.write("changes", _changes(con))
         new_files = _write_new_files(con, store, plan) + rewrites
         quarantine = con.sql(f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine ORDER BY load_date, source_file, line_number").df()
-        loaded, bots = _one(con, "SELECT count(*), count(*) FILTER (WHERE is_bot) FROM candidates")
+        loaded, bots = _one(con, "SELECT count(*), count(*) FILTER (WHERE is_bot) FROM staged")
     workspace.write("quarantine", quarantine)
     workspace.write("manifest", pd.DataFrame(manifest, columns=["load_date", "source_file", "bytes", "sha256", "lines_read"]))
     plan.new_files = [f.to_json() for f in new_files]
@@ -202,4 +212,4 @@ def _stage(settings: Settings, workspace: Workspace, plan: RunPlan) -> None:
         "events_bot": int(bots),
     }
     workspace.save_plan(plan)
-
+    fault_point(settings, "stage.after_files")

@@ -14,7 +14,7 @@ from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import create_tables, get_engine, transaction
-from pipeline.warehouse.event_store import EventStore, remove_leftovers
+from pipeline.warehouse.event_store import EventStore, live_files, remove_leftovers, write_catalog
 from pipeline.warehouse.state import current_version, utc_now
 
 
@@ -43,7 +43,9 @@ def start_run(
     fingerprint = settings.derived_fingerprint()
     with transaction(engine) as conn:
         version = current_version(conn)
-        remove_leftovers(EventStore(settings.event_store_location()), conn, now, settings.event_store_grace_minutes)
+        store = EventStore(settings.event_store_location())
+        remove_leftovers(store, conn, now, settings.event_store_grace_minutes)
+        write_catalog(store, live_files(conn)["path"].tolist())  # heals a catalog a killed publish left stale
         unchanged = None if full_refresh or len(days) != 1 else unchanged_since(conn, settings, days[0], fingerprint)
         conn.execute(t.pipeline_runs.delete().where(t.pipeline_runs.c.run_id == run_id))
         conn.execute(

@@ -20,12 +20,12 @@ from pipeline.settings import Settings
 from pipeline.transform.contacts import build_contact_tables
 from pipeline.transform.frames import member
 from pipeline.transform.identity import assign_identities
+from pipeline.transform.keys import buckets_of, key_bucket
 from pipeline.transform.resume import from_resume_point, redone_sessions, resume_points
 from pipeline.transform.sessions import build_sessions
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine
 from pipeline.warehouse.event_store import EventStore, live_files
-from pipeline.warehouse.keys import buckets_of, key_bucket
 from pipeline.warehouse.rows import read_table, read_where_in
 
 SESSION_KEYS = ["session_id", "anonymous_id", "timestamp", "end_timestamp", "first_event_id"]
@@ -75,7 +75,7 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
     if plan.unchanged_since:
-        return {"visitors": 0, "sessions": 0, "sessions_replaced": 0}
+        return {"visitors": 0, "sessions": 0, "sessions_replaced": 0, "files_read": []}
     changes = workspace.read("changes")
     changes = changes[key_bucket(changes["visitor_key"].to_numpy(), plan.buckets) == bucket]
     visitors = [] if plan.full_refresh else changes["anonymous_id"]
@@ -95,7 +95,7 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     workspace.write(f"conversions-{bucket}", conversions)
     workspace.write(f"session_deletes-{bucket}", redone[["session_id"]])
     workspace.write(f"conversion_deletes-{bucket}", dropped[["event_id", "email"]])
-    return {"visitors": len(changes), "sessions": len(sessions), "sessions_replaced": len(redone)}
+    return {"visitors": len(changes), "sessions": len(sessions), "sessions_replaced": len(redone), "files_read": files}
 
 
 def identify(settings: Settings, run_id: str) -> dict:

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 
 from pipeline.settings import Settings
 from pipeline.transform.frames import stack
+from pipeline.transform.keys import buckets_of
 from pipeline.warehouse.event_store import EventFile
-from pipeline.warehouse.keys import buckets_of
 
 
 @dataclass

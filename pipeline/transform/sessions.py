@@ -4,17 +4,21 @@ Everything is vectorised: sort, gap flags, new-source flags and a cumulative sum
 (a page view splits only when its campaign or referrer source differs from the *current session's*) is
 resolved in rounds: each round accepts, per unresolved stretch, the first page view that splits against
 the stretch's own first event, which is exact because nothing before it in the stretch split.
+
+Pages and traffic sources travel as integer codes into small dictionaries (`traffic.traffic_codes`); text is
+made only for the rows that are output (a session's first and last event, the conversions).
 """
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.settings import Settings
-from pipeline.transform.traffic import attribute_events
+from pipeline.transform.keys import md5_hex
+from pipeline.transform.traffic import Coded, canonical, joint, string_column, traffic_codes
 
 ATTRIBUTION = ["source", "medium", "campaign", "content", "term", "channel"]
 TYPE_RANK = {"page_view": 0, "conversion": 1}
@@ -46,52 +50,62 @@ CONVERSION_COLUMNS = [
 ]
 
 
+def _in_order(events: pd.DataFrame, stamp: np.ndarray, kind: np.ndarray) -> bool:
+    """Whether the rows already follow (visitor, timestamp, page_view before conversion, event_id): a reader that
+    sorts (the event store's) spares the sort. Compared in Arrow, pair by pair."""
+    if len(events) < 2:
+        return True
+    visitor = pa.array(events["anonymous_id"], type=pa.large_string(), from_pandas=True)
+    event = pa.array(events["event_id"], type=pa.large_string(), from_pandas=True)
+    a, b, e, f = visitor[:-1], visitor[1:], event[:-1], event[1:]
+    same_visitor = pc.equal(a, b).to_numpy(zero_copy_only=False)
+    before = pc.less(a, b).to_numpy(zero_copy_only=False)
+    t, u, k, m = stamp[:-1], stamp[1:], kind[:-1], kind[1:]
+    events_before = pc.less_equal(e, f).to_numpy(zero_copy_only=False)
+    within = (t < u) | ((t == u) & ((k < m) | ((k == m) & events_before)))
+    return bool(np.all(before | (same_visitor & within)))
+
+
 def order_events(events: pd.DataFrame) -> pd.DataFrame:
     """Events per visitor by (timestamp, page_view before conversion, event_id), on a fresh 0..n-1 index.
 
     Sorting integer codes (strings factorized in sorted order) is several times faster than sorting strings.
     """
+    stamp = events["timestamp"].to_numpy(dtype="datetime64[us]").view("int64")
+    kind = (events["event_type"] == "conversion").to_numpy(dtype="int8")  # TYPE_RANK (staged events have no other type)
+    if _in_order(events, stamp, kind):
+        return events.reset_index(drop=True)
     visitor = pd.factorize(events["anonymous_id"], sort=True)[0]
     event = pd.factorize(events["event_id"], sort=True)[0]
-    stamp = events["timestamp"].to_numpy(dtype="datetime64[us]").view("int64")
-    kind = events["event_type"].map(TYPE_RANK).to_numpy(dtype="int8")
     order = np.lexsort((event, kind, stamp, visitor))
     return events.take(order).reset_index(drop=True)
 
 
-def hard_breaks(events: pd.DataFrame, timeout_minutes: int) -> np.ndarray:
+def hard_breaks(visitor: np.ndarray, stamp: np.ndarray, timeout_minutes: int) -> np.ndarray:
     """A visitor's first event, or more than the timeout since the visitor's previous event."""
-    new_visitor = events["anonymous_id"].ne(events["anonymous_id"].shift())
-    gap = events["timestamp"].diff() > pd.Timedelta(minutes=timeout_minutes)
-    return (new_visitor | gap).to_numpy(dtype=bool)
+    new_visitor = np.r_[True, visitor[1:] != visitor[:-1]]
+    gap = np.r_[False, np.diff(stamp) > timeout_minutes * 60_000_000]
+    return new_visitor | gap
 
 
-def _source_candidates(events: pd.DataFrame) -> np.ndarray:
-    """Page views that could bring a new traffic source: campaign parameters or an external referrer."""
-    page_view = (events["event_type"] == "page_view").to_numpy(dtype=bool)
-    has_campaign = (events["campaign_key"] != "").to_numpy(dtype=bool)
-    return page_view & (has_campaign | events["referrer_source"].notna().to_numpy(dtype=bool))
-
-
-def _splits_against_stretch_start(events: pd.DataFrame, starts: np.ndarray) -> np.ndarray:
+def _splits_against_stretch_start(key: np.ndarray, referrer: np.ndarray, source: np.ndarray, starts: np.ndarray, none: int) -> np.ndarray:
     """Candidates whose source differs from the first event of their stretch (between known starts)."""
     stretch = np.cumsum(starts) - 1
     first_rows = np.flatnonzero(starts)
-    start_key = events["campaign_key"].to_numpy(dtype=object)[first_rows][stretch]
-    start_source = events["source"].to_numpy(dtype=object)[first_rows][stretch]
-    key = events["campaign_key"].to_numpy(dtype=object)
-    referrer_source = events["referrer_source"].to_numpy(dtype=object)
-    new_campaign = (key != "") & (key != start_key)
-    new_referrer = (key == "") & pd.notna(referrer_source) & (referrer_source != start_source)
+    start_key, start_source = key[first_rows][stretch], source[first_rows][stretch]
+    new_campaign = (key != none) & (key != start_key)
+    new_referrer = (key == none) & (referrer >= 0) & (referrer != start_source)
     return new_campaign | new_referrer
 
 
-def session_starts(events: pd.DataFrame, timeout_minutes: int) -> np.ndarray:
-    """Whether each ordered event starts a session (SPEC section 4)."""
-    starts = hard_breaks(events, timeout_minutes)
-    candidates = _source_candidates(events) & ~starts
+def session_starts(breaks: np.ndarray, page_view: np.ndarray, key: np.ndarray, referrer: np.ndarray, source: np.ndarray, none: int) -> np.ndarray:
+    """Whether each ordered event starts a session (SPEC section 4), from the hard breaks and, per event, the codes of
+    its campaign parameters (`none`: it has none), its referrer's source (-1: no external referrer) and its source
+    (referrer and source codes share one code space)."""
+    starts = breaks.copy()
+    candidates = page_view & ((key != none) | (referrer >= 0)) & ~starts
     while candidates.any():
-        splits = _splits_against_stretch_start(events, starts) & candidates
+        splits = _splits_against_stretch_start(key, referrer, source, starts, none) & candidates
         if not splits.any():
             break
         stretch = np.cumsum(starts)
@@ -104,32 +118,30 @@ def session_starts(events: pd.DataFrame, timeout_minutes: int) -> np.ndarray:
     return starts
 
 
-def session_ids(anonymous_ids: pd.Series, first_event_ids: pd.Series) -> np.ndarray:
-    """Deterministic ids from the visitor and the session's first event: reruns give the same ids."""
-    pairs = zip(anonymous_ids.tolist(), first_event_ids.tolist())
-    return np.array([hashlib.md5(f"{a}\x1f{e}".encode()).hexdigest() for a, e in pairs], dtype=object)
-
-
-def previous_different_page(events: pd.DataFrame, session: np.ndarray) -> pd.Series:
-    """Per event: the latest earlier page view in its session whose page differs from the event's own page.
+def previous_different_page(page: np.ndarray, page_view: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """Per event: the code of the latest earlier page view in its session whose page differs from the event's own
+    page (-1: none).
 
     Consecutive page views of one page form a run; the answer is the latest earlier page view, or, when
     that one shows the event's own page, the page of the run before it.
     """
-    page = events["page"].to_numpy(dtype=object)
-    is_view = (events["event_type"] == "page_view").to_numpy(dtype=bool)
-    views = pd.DataFrame({"session": session[is_view], "page": page[is_view]}, index=np.flatnonzero(is_view))
+    rows = np.arange(len(page))
+    views = pd.DataFrame({"session": session[page_view], "page": page[page_view]}, index=rows[page_view])
     same_session = views["session"].eq(views["session"].shift())
     run_start = ~same_session | views["page"].ne(views["page"].shift())
     before_run = views["page"].shift().where(same_session & run_start).groupby(views["session"]).ffill()
-    view_row = pd.Series(np.where(is_view, np.arange(len(events)), np.nan))
+    view_row = pd.Series(np.where(page_view, rows, np.nan))
     last_view = view_row.groupby(session).shift().groupby(session).ffill()
     has_last = last_view.notna().to_numpy()
-    rows = last_view.fillna(0).astype(int).to_numpy()
-    last_page = page[rows]
-    run_fallback = before_run.reindex(np.arange(len(events))).to_numpy(dtype=object)[rows]
-    answer = np.where(has_last, np.where(last_page != page, last_page, run_fallback), None)
-    return pd.Series(answer, index=events.index, dtype="str")
+    last = last_view.fillna(0).astype(np.int64).to_numpy()
+    last_page = page[last]
+    fallback = before_run.reindex(rows).fillna(-1).astype(np.int64).to_numpy()[last]
+    return np.where(has_last, np.where(last_page != page, last_page, fallback), -1)
+
+
+def session_ids(anonymous_ids: pd.Series, first_event_ids: pd.Series) -> np.ndarray:
+    """Deterministic ids from the visitor and the session's first event: reruns give the same ids."""
+    return md5_hex(anonymous_ids, first_event_ids)
 
 
 def build_sessions(*, events: pd.DataFrame, settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -137,45 +149,64 @@ def build_sessions(*, events: pd.DataFrame, settings: Settings) -> tuple[pd.Data
     if events.empty:
         return _empty(SESSION_COLUMNS), _empty(CONVERSION_COLUMNS)
     ordered = order_events(events)
-    traffic = attribute_events(ordered[["page_url", "referrer"]], settings)
-    ordered = pd.concat([ordered, traffic], axis=1)
-    starts = session_starts(ordered, settings.session_timeout_minutes)
+    traffic = traffic_codes(ordered, settings)
+    page_view = (ordered["event_type"] == "page_view").to_numpy(dtype=bool)
+    visitor = pd.factorize(ordered["anonymous_id"])[0]
+    stamp = ordered["timestamp"].to_numpy(dtype="datetime64[us]").view("int64")
+    key_codes, key_values = canonical(traffic["campaign_key"])
+    none = int(np.flatnonzero(key_values == "")[0]) if (key_values == "").any() else -2
+    source, referrer = joint(traffic["source"], traffic["referrer_source"])
+    breaks = hard_breaks(visitor, stamp, settings.session_timeout_minutes)
+    starts = session_starts(breaks, page_view, key_codes, referrer, source, none)
     session = np.cumsum(starts) - 1
-    ordered["previous_page"] = previous_different_page(ordered, session)
-    firsts = ordered[starts]
-    ids = session_ids(firsts["anonymous_id"], firsts["event_id"])
-    ordered["session_id"] = ids[session]
-    return _session_rows(ordered, session, firsts, ids), _conversion_rows(ordered)
+    page = canonical(traffic["page"])
+    previous = previous_different_page(page[0], page_view, session)
+    first = np.flatnonzero(starts)
+    ids = session_ids(ordered["anonymous_id"].iloc[first], ordered["event_id"].iloc[first])
+    rows = _session_rows(ordered, traffic, page, previous, session, first, ids, page_view)
+    return rows, _conversion_rows(ordered, page, previous, ids[session], page_view)
 
 
-def _session_rows(ordered: pd.DataFrame, session: np.ndarray, firsts: pd.DataFrame, ids: np.ndarray) -> pd.DataFrame:
+def _text(coded: Coded, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """The text of a coded column at some rows only."""
+    return string_column((coded[0][rows], coded[1]))
+
+
+def _session_rows(ordered, traffic, page, previous, session, first, ids, page_view) -> pd.DataFrame:
     """One row per session: first-event attribution, duration, counts and the exit (by positions, no groupby)."""
-    first_at = np.flatnonzero(np.r_[True, session[1:] != session[:-1]])
-    last_at = np.r_[first_at[1:] - 1, len(session) - 1]
-    is_view = (ordered["event_type"] == "page_view").to_numpy(dtype=np.int64)
-    last = ordered.iloc[last_at]
+    last = np.r_[first[1:] - 1, len(session) - 1]
+    views = page_view.astype(np.int64)
+    exits = page_view[last]
     rows = pd.DataFrame(
         {
-            "session_id": ids,
-            "anonymous_id": firsts["anonymous_id"].to_numpy(),
-            "timestamp": firsts["timestamp"].array,
-            "end_timestamp": last["timestamp"].array,
-            "first_event_id": firsts["event_id"].to_numpy(),
-            "page_views": np.add.reduceat(is_view, first_at),
-            "conversions": np.add.reduceat(1 - is_view, first_at),
-            "landing_page": firsts["page"].to_numpy(),
+            "session_id": pd.array(ids, dtype="str"),
+            "anonymous_id": ordered["anonymous_id"].array.take(first),
+            "timestamp": ordered["timestamp"].array.take(first),
+            "end_timestamp": ordered["timestamp"].array.take(last),
+            "first_event_id": ordered["event_id"].array.take(first),
+            "page_views": np.add.reduceat(views, first),
+            "conversions": np.add.reduceat(1 - views, first),
+            **{column: _text(traffic[column], first) for column in ATTRIBUTION},
+            "landing_page": _text(page, first),
+            "exit_page": _text((np.where(exits, page[0][last], -1), page[1]), np.arange(len(last))),
+            "exit_previous_page": _text((np.where(exits, previous[last], -1), page[1]), np.arange(len(last))),
         }
     )
-    for column in ATTRIBUTION:
-        rows[column] = firsts[column].to_numpy()
     rows["session_duration"] = ((rows["end_timestamp"] - rows["timestamp"]) // pd.Timedelta(seconds=1)).astype("int64")
-    exits = (last["event_type"] == "page_view").to_numpy()
-    rows["exit_page"] = last["page"].where(exits).to_numpy()
-    rows["exit_previous_page"] = last["previous_page"].where(exits).to_numpy()
     rows["exit_timestamp"] = rows["end_timestamp"].where(exits)
-    for column in ("exit_page", "exit_previous_page", "landing_page", "anonymous_id", "first_event_id", *ATTRIBUTION):
+    for column in ("anonymous_id", "first_event_id"):
         rows[column] = rows[column].astype("str")
     return rows[SESSION_COLUMNS]
+
+
+def _conversion_rows(ordered: pd.DataFrame, page: Coded, previous: np.ndarray, session_id: np.ndarray, page_view: np.ndarray) -> pd.DataFrame:
+    """One row per conversion event with its session, page and previous page."""
+    at = np.flatnonzero(~page_view)
+    rows = ordered.iloc[at][["event_id", "email", "anonymous_id", "timestamp", "conversion_type", "conversion_id"]].reset_index(drop=True)
+    rows["session_id"] = pd.array(session_id[at], dtype="str")
+    rows["conversion_page"] = _text(page, at)
+    rows["previous_page"] = _text((previous[at], page[1]), np.arange(len(at)))
+    return rows[CONVERSION_COLUMNS]
 
 
 def _empty(columns: list[str]) -> pd.DataFrame:
@@ -185,10 +216,3 @@ def _empty(columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(
         {c: pd.Series(dtype="datetime64[us, UTC]" if c in stamps else "int64" if c in counts else "str") for c in columns}
     )
-
-
-def _conversion_rows(ordered: pd.DataFrame) -> pd.DataFrame:
-    """One row per conversion event with its session, page and previous page."""
-    conv = ordered[ordered["event_type"] == "conversion"]
-    rows = conv.rename(columns={"page": "conversion_page"})
-    return rows[CONVERSION_COLUMNS].reset_index(drop=True)

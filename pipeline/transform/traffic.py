@@ -16,7 +16,7 @@ from pipeline.transform.channels import default_channel, source_category
 from pipeline.transform.pages import gc_paused, split_page_url
 from pipeline.transform.referrers import CATEGORIES, ascii_host, referrer_facts, registered_domain
 
-__all__ = ["attribute_events", "campaign_key", "campaign_params", "registered_domain"]
+__all__ = ["attribute_events", "traffic_codes", "campaign_key", "campaign_params", "registered_domain", "canonical", "joint", "string_column"]
 
 CLICK_ID_SOURCES = {"gclid": "google.com", "gbraid": "google.com", "wbraid": "google.com", "dclid": "google.com",
                     "msclkid": "bing.com"}  # fmt: skip
@@ -133,7 +133,7 @@ def _constant(value: str, where: np.ndarray) -> Coded:
     return np.where(where, 0, -1), np.array([value], dtype=object)
 
 
-def _canonical(coded: Coded) -> Coded:
+def canonical(coded: Coded) -> Coded:
     """Re-code so that equal strings share one code (dictionaries of coalesced options may repeat values)."""
     codes, dictionary = coded
     canon, uniques = pd.factorize(dictionary)
@@ -171,7 +171,15 @@ def _categories(source: Coded, tagged: np.ndarray, referrer_category: np.ndarray
     return np.where(tagged, by_source[source[0]], referrer_category)
 
 
-def _string_column(coded: Coded) -> pd.api.extensions.ExtensionArray:
+def joint(first: Coded, second: Coded) -> tuple[np.ndarray, np.ndarray]:
+    """Two coded columns re-coded into one code space, so a code compares equal exactly where the strings do."""
+    codes, _ = pd.factorize(np.concatenate([first[1], second[1]]).astype(object))
+    offset = len(first[1])
+    return (np.where(first[0] >= 0, codes[np.maximum(first[0], 0)], -1),
+            np.where(second[0] >= 0, codes[offset + np.maximum(second[0], 0)], -1))  # fmt: skip
+
+
+def string_column(coded: Coded) -> pd.api.extensions.ExtensionArray:
     """A pandas `str` column from codes into a dictionary, built in Arrow (no per-row Python objects)."""
     codes, dictionary = coded
     values = pc.take(pa.array(dictionary, type=pa.string()), pa.array(codes, mask=codes < 0))
@@ -179,7 +187,14 @@ def _string_column(coded: Coded) -> pd.api.extensions.ExtensionArray:
 
 
 def attribute_events(events: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Attribute every event as if it started a session; distinct URLs and referrers are parsed once each."""
+    """Attribute every event as if it started a session, as text columns (see `traffic_codes`)."""
+    columns = traffic_codes(events, settings)
+    return pd.DataFrame({name: string_column(coded) for name, coded in columns.items()}, index=events.index)
+
+
+def traffic_codes(events: pd.DataFrame, settings: Settings) -> dict[str, Coded]:
+    """Each event's page and attribution as codes into small dictionaries (OUTPUT_COLUMNS), as if it started a
+    session; distinct URLs and referrers are parsed once each, and no per-row string is made."""
     page_index, page_urls = pd.factorize(events["page_url"])
     referrer_column = events["referrer"] if "referrer" in events else pd.Series(None, index=events.index, dtype="str")
     referrer_index, referrers = pd.factorize(referrer_column)
@@ -196,19 +211,18 @@ def attribute_events(events: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     click_source = _per_row(pages["click_source"], page_index)
     has_click = click_source[0] >= 0
     referrer_source = _per_row(refs["source"], referrer_index, has_referrer)
-    source = _canonical(_coalesce(utm["utm_source"], click_source, referrer_source, _constant("direct", everywhere)))
-    medium = _canonical(_coalesce(utm["utm_medium"], _constant("cpc", has_click),
+    source = canonical(_coalesce(utm["utm_source"], click_source, referrer_source, _constant("direct", everywhere)))
+    medium = canonical(_coalesce(utm["utm_medium"], _constant("cpc", has_click),
                                   _per_row(refs["medium"], referrer_index, has_referrer),
                                   _constant("none", everywhere)))  # fmt: skip
-    campaign = _canonical(_coalesce(utm["utm_campaign"], _constant("none", everywhere)))
+    campaign = canonical(_coalesce(utm["utm_campaign"], _constant("none", everywhere)))
     search_term = _per_row(refs["term"], referrer_index, has_referrer)
     term = _coalesce(utm["utm_term"], search_term, _constant("none", everywhere))
     category = _categories(source, tagged=(utm["utm_source"][0] >= 0) | has_click,
                            referrer_category=np.where(has_referrer, refs["category"][referrer_index], 0))  # fmt: skip
-    columns = {
+    return {
         "page": _per_row(pages["page"], page_index), "campaign_key": _per_row(pages["campaign_key"], page_index),
         "referrer_source": referrer_source, "source": source, "medium": medium, "campaign": campaign,
         "content": _coalesce(utm["utm_content"], _constant("none", everywhere)), "term": term,
         "channel": _channels(source, medium, campaign, category),
     }  # fmt: skip
-    return pd.DataFrame({name: _string_column(coded) for name, coded in columns.items()}, index=events.index)

@@ -12,6 +12,8 @@ Any pyarrow/fsspec filesystem works (`s3://bucket/prefix` in production); a loca
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -27,10 +29,10 @@ import pyarrow.parquet as pq
 from sqlalchemy import Connection, select, update
 
 from pipeline.warehouse import tables as t
-from pipeline.warehouse.keys import KEY_SQL  # noqa: F401 - the store's keys, re-exported
 from pipeline.warehouse.rows import insert_frame, read_table
 
 EVENTS_DIR = "events"
+CATALOG = "catalog.duckdb"  # a DuckDB file whose view `events` reads exactly the live files
 ROW_GROUP_ROWS = 65_536  # small enough that a bucket's key range skips most of a day's file
 STORED_COLUMNS = [
     "event_id", "anonymous_id", "timestamp", "event_type", "page_url", "referrer", "email", "conversion_type",
@@ -166,6 +168,30 @@ class EventStore:
             written += [new] if new is not None else []
             replaced.append(path)
         return written, replaced
+
+
+def write_catalog(store: EventStore, live: list[str]) -> None:
+    """Replace a local store's DuckDB catalog: one view, `events`, over exactly these files (BI's way in, in one query:
+    `duckdb -readonly <store>/catalog.duckdb "SELECT … FROM events"`), built aside and moved into place.
+
+    DuckDB checks a view's files when it is created, and reaching s3:// and the like needs an extension the project
+    does not bundle, so a remote store has no catalog: its readers take the live files from `event_files`.
+    """
+    if not store.local:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        built = Path(folder) / CATALOG
+        with duckdb.connect() as con:
+            con.execute(f"ATTACH '{built}' AS catalog (STORAGE_VERSION 'v1.0.0')")  # readable by DuckDB 1.0 and later
+            if live:
+                paths = ", ".join("'" + store.full_path(path).replace("'", "''") + "'" for path in live)
+                con.execute(f"CREATE VIEW catalog.events AS SELECT * FROM read_parquet([{paths}], hive_partitioning = false)")
+            else:
+                con.register("no_events", ARROW_SCHEMA.empty_table())
+                con.execute("CREATE TABLE catalog.events AS SELECT * FROM no_events")
+            con.execute("DETACH catalog")
+        Path(store.root).mkdir(parents=True, exist_ok=True)
+        os.replace(built, store.full_path(CATALOG))
 
 
 def live_files(conn: Connection) -> pd.DataFrame:

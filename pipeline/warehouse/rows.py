@@ -107,14 +107,17 @@ class BulkRows:
         conn.exec_driver_sql(f'INSERT INTO main."{table.name}" ({names}) SELECT {names} FROM {self.alias}."{name}"')
         return count
 
-    def insert(self, conn: Connection) -> dict[str, int]:
-        """Insert every queued frame in this transaction; returns the rows written per table name."""
+    def insert(self, conn: Connection, after_each: Callable[[str], None] | None = None) -> dict[str, int]:
+        """Insert every queued frame in this transaction (calling `after_each(table name)` after each); returns the
+        rows written per table name."""
         if self.sqlite and self.pending:
             conn.exec_driver_sql(f"ATTACH DATABASE ? AS {self.alias}", (str(self.scratch),))
             conn.connection.info.setdefault("scratch_aliases", []).append(self.alias)
         written: dict[str, int] = {}
         for table, insert in self.pending:
             written[table.name] = written.get(table.name, 0) + insert(conn)
+            if after_each:
+                after_each(table.name)
         return written
 
 

@@ -50,3 +50,14 @@ def buckets_of(values: pd.Series, buckets: int) -> np.ndarray:
     if buckets == 1:
         return np.zeros(len(values), dtype=np.int64)
     return key_bucket(md5_keys(values), buckets)
+
+
+def md5_hex(first: pd.Series, second: pd.Series) -> np.ndarray:
+    """md5 of `first \\x1f second` as 32 hex digits, per row (what hashlib gives for the same UTF-8 text)."""
+    if len(first) == 0:
+        return np.zeros(0, dtype=object)
+    texts = pa.table({"a": pa.array(first, type=pa.string(), from_pandas=True), "b": pa.array(second, type=pa.string(), from_pandas=True)})
+    with _engine().cursor() as con:
+        con.register("t", texts)
+        digests = con.sql("SELECT md5(a || chr(31) || b) AS h FROM t").arrow().read_all()["h"]
+    return np.asarray(digests.to_numpy(zero_copy_only=False), dtype=object)

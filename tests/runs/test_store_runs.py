@@ -1,0 +1,227 @@
+"""Runs over the event store (SPEC §8, §9): files published with the warehouse, reruns that cost nothing when nothing
+changed, crashes at every point leaving the old or the new state, readers never failing, cost following the work."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from pipeline.runs.faults import POINTS
+from pipeline.runs.forget import forget
+from pipeline.runs.stage import stage_run
+from pipeline.runs.start import run_buckets, start_run
+from pipeline.runs.steps import sessionize
+from pipeline.settings import Settings
+from pipeline.warehouse import tables as t
+from pipeline.warehouse.engines import get_engine
+from pipeline.warehouse.event_store import CATALOG, EventStore, live_files
+from pipeline.warehouse.rows import read_table
+from tests.helpers import REPO_DAGS, conversion, event, run, table, write_partition
+from tests.runs.test_incremental import assert_same_tables, published
+
+DAY1, DAY2 = "2025-03-01", "2025-03-02"
+
+
+def two_days(landing: Path) -> None:
+    """v1 converts on day 1 and comes back on day 2 (a session across midnight); v2 is new on day 2; a repeat."""
+    write_partition(landing, DAY1, [
+        event("a1", "v1", "2025-03-01 10:00:00", "/?utm_source=news&utm_medium=email"),
+        conversion("a2", "v1", "2025-03-01 10:05:00", "/signup", "ann@x.co"),
+        event("a3", "v1", "2025-03-01 23:50:00", referrer="https://www.google.com/"),
+        event("b1", "v3", "2025-03-01 12:00:00"),
+        "{not json",
+    ])  # fmt: skip
+    write_partition(landing, DAY2, [
+        event("a4", "v1", "2025-03-02 00:10:00", "/pricing"),
+        event("c1", "v2", "2025-03-02 09:00:00", referrer="https://www.bing.com/"),
+        conversion("c2", "v2", "2025-03-02 09:02:00", "/signup", "cid@x.co"),
+        event("a1", "v1", "2025-03-01 10:00:00", "/?utm_source=news&utm_medium=email"),
+    ])  # fmt: skip
+
+
+def store_of(settings: Settings) -> EventStore:
+    return EventStore(settings.event_store_location())
+
+
+def live(settings: Settings) -> list[str]:
+    with get_engine(settings.warehouse_url).connect() as conn:
+        return sorted(live_files(conn)["path"])
+
+
+def runs(settings: Settings) -> pd.DataFrame:
+    return table(settings, "pipeline_runs", order_by=["started_at"])
+
+
+def clean_state(tmp_path: Path, landing: Path, days: list[str]) -> dict:
+    """What one run per day, on a fresh warehouse, publishes."""
+    settings = Settings(warehouse_url=f"sqlite:///{tmp_path / 'clean.db'}", landing=landing, workspace=tmp_path / "clean-runs", buckets=2)
+    for day in days:
+        run(settings, day)
+    return published(settings)
+
+
+def test_a_run_publishes_its_events_as_listed_files_and_a_catalog(settings):
+    two_days(settings.landing)
+    run(settings, DAY1, DAY2)
+    store = store_of(settings)
+    assert store.files_on_disk() == live(settings)  # nothing left over
+    events = table(settings, "events")
+    assert sorted(events["event_id"]) == ["a1", "a2", "a3", "a4", "b1", "c1", "c2"]
+    assert events.set_index("event_id").loc["a1", "load_date"] == date(2025, 3, 1)  # the earliest copy won
+    with duckdb.connect(store.full_path(CATALOG), read_only=True) as con:
+        assert con.sql("SELECT count(*), count(DISTINCT event_id) FROM events").fetchall() == [(7, 7)]
+
+
+def test_a_rerun_of_unchanged_files_does_nothing_and_says_so(settings):
+    two_days(settings.landing)
+    run(settings, DAY1, DAY2)
+    before, files = published(settings), live(settings)
+    (again,) = run(settings, DAY2)
+    assert again.figures["unchanged_since"] == runs(settings)["run_id"].iloc[1]
+    assert (again.figures["sessions_written"], again.figures["contacts_updated"]) == (0, 0)
+    assert_same_tables(published(settings), before)
+    assert live(settings) == files
+    rerun = runs(settings).iloc[-1]
+    assert rerun["validation"] == f"unchanged since {rerun['unchanged_since']}"
+    assert (rerun["events_read"], rerun["events_loaded"], rerun["events_duplicate"], rerun["events_quarantined"]) == (4, 3, 1, 0)
+
+
+def test_a_changed_file_redoes_only_the_visitors_it_touches(settings, tmp_path):
+    two_days(settings.landing)
+    run(settings, DAY1, DAY2)
+    write_partition(settings.landing, DAY2, [
+        event("a4", "v1", "2025-03-02 00:10:00", "/pricing"),
+        event("c1", "v2", "2025-03-02 09:00:00", referrer="https://www.bing.com/"),
+        conversion("c2", "v2", "2025-03-02 09:03:00", "/signup", "cid@x.co"),  # a minute later
+        event("a1", "v1", "2025-03-01 10:00:00", "/?utm_source=news&utm_medium=email"),
+    ])  # fmt: skip
+    (rerun,) = run(settings, DAY2)
+    assert rerun.figures["sessions_written"] == 1 and rerun.figures["contacts_updated"] == 1  # v2's one session, cid
+    assert_same_tables(published(settings), clean_state(tmp_path, settings.landing, [DAY1, DAY2]))
+
+
+def test_a_nightly_run_reads_only_the_files_its_visitors_need(settings):
+    """Day 2 touches v1, whose day-1 session ended 20 minutes before midnight (so it is redone from day 1's file),
+    and v2, who is new: the run reads day 1's file of v1's bucket and its own new files, nothing else."""
+    two_days(settings.landing)
+    write_partition(settings.landing, "2025-02-27", [event("z1", "v9", "2025-02-27 10:00:00")])
+    run(settings, "2025-02-27", DAY1)
+    run_id = start_run(settings, [date(2025, 3, 2)])
+    stage_run(settings, run_id)
+    read = {path for bucket in range(settings.buckets) for path in sessionize(settings, run_id, bucket)["files_read"]}
+    days = {path.split("/")[1] for path in read}
+    assert days == {"dt=2025-03-01", "dt=2025-03-02"}  # never the file of 02-27
+
+
+def test_the_sql_events_table_mirrors_the_store_when_kept(tmp_path, landing):
+    settings = Settings(warehouse_url=f"sqlite:///{tmp_path / 'wh.db'}", landing=landing, workspace=tmp_path / "runs", buckets=2, events_table=True)
+    two_days(landing)
+    run(settings, DAY2)
+    run(settings, DAY1)  # the earlier day, later: a1 moves to day 1
+    forget(settings, "cid@x.co")
+    with get_engine(settings.warehouse_url).connect() as conn:
+        in_sql = read_table(conn, t.events).sort_values("event_id").reset_index(drop=True)
+    in_store = store_of(settings).read(live(settings), [c.name for c in t.events.columns]).sort_values("event_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(in_sql, in_store, check_dtype=False)
+    assert "c2" not in set(in_sql["event_id"]) and in_sql.set_index("event_id").loc["a1", "load_date"] == date(2025, 3, 1)
+
+
+def test_a_store_on_another_filesystem_publishes_the_same(tmp_path, landing):
+    two_days(landing)
+    local = Settings(warehouse_url=f"sqlite:///{tmp_path / 'a.db'}", landing=landing, workspace=tmp_path / "runs", buckets=2)
+    remote = local.model_copy(update={"warehouse_url": f"sqlite:///{tmp_path / 'b.db'}", "event_store": f"memory://store-{tmp_path.name}"})
+    for settings in (local, remote):
+        run(settings, DAY1, DAY2)
+    assert_same_tables(published(remote), published(local))
+
+
+def test_a_big_load_gets_more_buckets(tmp_path):
+    folder = tmp_path / "landing" / "dt=2025-03-01"
+    folder.mkdir(parents=True)
+    (folder / "big.jsonl").write_bytes(b" " * 4_000_000)  # about 10,000 events at 400 bytes
+    settings = Settings(landing=tmp_path / "landing", buckets=2, bucket_events=1000)
+    assert run_buckets(settings, [date(2025, 3, 1)]) == 10
+    assert run_buckets(settings.model_copy(update={"bucket_events": 100_000}), [date(2025, 3, 1)]) == 2
+
+
+def cli(settings: Settings, day: str, **env: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "pipeline", "run", "--landing", str(settings.landing), "--warehouse", settings.warehouse_url,
+               "--start", day, "--end", day]  # fmt: skip
+    environment = dict(os.environ, PYTHONPATH=str(REPO_DAGS.parent), CONTACTS_WORKSPACE=str(settings.workspace),
+                       CONTACTS_BUCKETS=str(settings.buckets), CONTACTS_EVENT_STORE_GRACE_MINUTES="0", **env)  # fmt: skip
+    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def states(tmp_path_factory) -> tuple[dict, dict]:
+    """The tables after day 1, and after days 1 and 2, from clean runs."""
+    root = tmp_path_factory.mktemp("clean")
+    two_days(root / "landing")
+    settings = Settings(warehouse_url=f"sqlite:///{root / 'clean.db'}", landing=root / "landing", workspace=root / "runs", buckets=2)
+    run(settings, DAY1)
+    old = published(settings)
+    run(settings, DAY2)
+    return old, published(settings)
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_kill_at_any_point_leaves_the_old_or_the_new_state_and_the_next_run_converges(sqlite_url, tmp_path, landing, point, states):
+    settings = Settings(warehouse_url=sqlite_url, landing=landing, workspace=tmp_path / "runs", buckets=2)
+    two_days(landing)
+    run(settings, DAY1)
+    old, new = states
+    assert_same_tables(published(settings), old)
+    marker = tmp_path / "marker"
+    killed = cli(settings, DAY2, CONTACTS_FAULT_POINT=point, CONTACTS_FAULT_MARKER=str(marker), CONTACTS_QUALITY_WORKER="false")
+    assert killed.returncode == -9 and marker.read_text() == f"{point}\n", killed.stderr
+    assert_same_tables(published(settings), new if point == "publish.after_commit" else old)
+    assert runs(settings)["status"].tolist() == ["success", "success" if point == "publish.after_commit" else "running"]
+    worker = "true" if point == POINTS[0] else "false"  # one of them finishes through the quality worker process
+    finished = cli(settings, DAY2, CONTACTS_QUALITY_WORKER=worker)
+    assert finished.returncode == 0, finished.stderr
+    assert_same_tables(published(settings), new)
+    assert store_of(settings).files_on_disk() == live(settings)  # the killed run's files are gone
+    statuses = runs(settings)["status"].tolist()
+    assert statuses[-1] == "success" and statuses.count("running") == 0
+
+
+READER = """
+import json, sys, time, duckdb
+from pipeline.settings import Settings
+from pipeline.warehouse.engines import get_engine
+from pipeline.warehouse.event_store import EventStore, published_events
+settings = Settings(warehouse_url=sys.argv[1], workspace=sys.argv[2])
+store, counts, deadline = EventStore(settings.event_store_location()), set(), time.monotonic() + float(sys.argv[3])
+while time.monotonic() < deadline:
+    with get_engine(settings.warehouse_url).connect() as conn:
+        conn.exec_driver_sql("BEGIN")
+        counts.add(("python", len(published_events(conn, store))))
+        conn.rollback()
+    with duckdb.connect(store.full_path("catalog.duckdb"), read_only=True) as con:
+        counts.add(("catalog", con.sql("SELECT count(*) FROM events").fetchall()[0][0]))
+print(json.dumps(sorted(counts)))
+"""
+
+
+def test_readers_of_the_store_never_fail_while_runs_publish(sqlite_url, tmp_path, landing):
+    settings = Settings(warehouse_url=sqlite_url, landing=landing, workspace=tmp_path / "runs", buckets=2)
+    two_days(landing)
+    run(settings, DAY1)
+    env = dict(os.environ, PYTHONPATH=str(REPO_DAGS.parent))
+    reader = subprocess.Popen([sys.executable, "-c", READER, sqlite_url, str(settings.workspace), "8"], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    for day in (DAY2, DAY1, DAY2):  # new events, then a rerun of day 1 that moves a1's winning copy back and forth
+        write_partition(landing, day, [*open(landing / f"dt={day}" / "events.jsonl").read().splitlines(), f'{{"event_id": "x{day}", "anonymous_id": "vx", "timestamp": "{day}T08:00:00Z", "event_type": "page_view", "page_url": "https://shop.example.com/"}}'])
+        run(settings, day)
+    out, err = reader.communicate(timeout=120)
+    assert reader.returncode == 0, err
+    seen = json.loads(out)
+    assert {count for _, count in seen} <= {4, 8, 9} and len(seen) >= 4  # each reader saw more than one state
