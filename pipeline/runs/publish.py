@@ -48,8 +48,9 @@ def _delete_replaced(conn: Connection, settings: Settings, store: EventStore, wo
         delete_where_in(conn, table, "email", touched)
 
 
-def _new_rows(bulk: BulkRows, settings: Settings, store: EventStore, workspace: Workspace, plan: RunPlan, contacts: pd.DataFrame) -> None:
-    """Queue the run's new rows, table by table; one bucket (or one event file) in memory at a time."""
+def _new_rows(bulk: BulkRows, settings: Settings, store: EventStore, workspace: Workspace, plan: RunPlan, conn: Connection, now) -> list[str]:
+    """Queue the run's new rows, table by table, one bucket (or one event file) in memory at a time, and the contacts'
+    new history rows; returns the contacts whose open history row publish closes."""
     n = plan.buckets
     if settings.events_table:
         for file in plan.event_files():
@@ -59,24 +60,35 @@ def _new_rows(bulk: BulkRows, settings: Settings, store: EventStore, workspace: 
         bulk.add(t.sessions, partial(workspace.read, f"sessions-{bucket}"))
     bulk.add(t.conversions, partial(workspace.read_buckets, "conversions", n))
     bulk.add(t.identities, partial(workspace.read, "identities"))
-    for table in t.CONTACT_TABLES:
-        bulk.add(table, (lambda: contacts) if table is t.contacts else partial(workspace.read_buckets, table.name, n))
+    closing = []
+    for bucket in range(n):
+        contacts = workspace.read(f"contacts-{bucket}").assign(updated_at=plan.started_at, run_id=plan.run_id)
+        for table in t.CONTACT_TABLES:
+            bulk.add(table, (lambda frame=contacts: frame) if table is t.contacts else partial(workspace.read, f"{table.name}-{bucket}"))
+        closed, opened = history_changes(conn, contacts, workspace.read(f"contact_deletes-{bucket}")["email"])
+        bulk.add(t.contacts_history, lambda frame=opened: frame.assign(valid_from=now))
+        closing += closed
+    return closing
 
 
-def _record_history(conn: Connection, contacts: pd.DataFrame, touched: pd.Series, plan: RunPlan) -> None:
-    """SCD-2: close the open row of each contact whose summary changed (or vanished) and open a new one."""
-    now = utc_now()
+def history_changes(conn: Connection, contacts: pd.DataFrame, touched: pd.Series) -> tuple[list[str], pd.DataFrame]:
+    """SCD-2: the touched contacts whose summary changed or vanished (their open history row closes) and the rows
+    that open for those still there. Read before publish's transaction, under the run's lock."""
     h = t.contacts_history
-    current = read_where_in(conn, h, "email", touched, where=h.c.valid_to.is_(None))
-    before = current.set_index("email")["summary"]
-    after = contacts.set_index("email")["summary"] if len(contacts) else pd.Series(dtype=str)
-    emails = pd.Index(touched.unique())
-    changed = [e for e in emails if before.get(e) != after.get(e)]
-    closing = [e for e in changed if e in before.index]
-    for start in range(0, len(closing), IN_CHUNK):
-        chunk = closing[start : start + IN_CHUNK]
+    current = read_where_in(conn, h, "email", touched, ["email", "summary"], where=h.c.valid_to.is_(None))
+    before = current.set_index("email")["summary"].reindex(touched.unique())
+    after = contacts.set_index("email")["summary"].reindex(before.index) if len(contacts) else pd.Series(pd.NA, index=before.index, dtype="str")
+    changed = before.index[~((before == after).fillna(False).astype(bool) | (before.isna() & after.isna()))]
+    closing = before.index[before.notna()].intersection(changed).tolist()
+    return closing, contacts[contacts["email"].isin(changed)]
+
+
+def _close_history(conn: Connection, emails: list[str], now) -> None:
+    """Close the open history rows of these contacts (before the new rows go in)."""
+    h = t.contacts_history
+    for start in range(0, len(emails), IN_CHUNK):
+        chunk = emails[start : start + IN_CHUNK]
         conn.execute(update(h).where(and_(h.c.email.in_(chunk), h.c.valid_to.is_(None))).values(valid_to=now))
-    insert_frame(conn, h, contacts[contacts["email"].isin(changed)].assign(valid_from=now))  # run_id set by the caller
 
 
 def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> dict:
@@ -88,15 +100,15 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
     engine = get_engine(settings.warehouse_url)
     store = EventStore(settings.event_store_location())
     touched = workspace.read_buckets("contact_deletes", plan.buckets)["email"]
-    contacts = workspace.read_buckets("contacts", plan.buckets).assign(updated_at=plan.started_at, run_id=plan.run_id)
+    now = utc_now()
     bulk = BulkRows(engine, workspace.root / "new-rows.sqlite")
-    _new_rows(bulk, settings, store, workspace, plan, contacts)
+    with engine.connect() as conn:
+        closing = _new_rows(bulk, settings, store, workspace, plan, conn, now)
     with transaction(engine) as conn:
         version = _check_version(conn, plan)
-        now = utc_now()
         _delete_replaced(conn, settings, store, workspace, plan, touched)
+        _close_history(conn, closing, now)
         written = bulk.insert(conn, after_each=lambda _table: fault_point(settings, "publish.after_first_copy"))
-        _record_history(conn, contacts, touched, plan)
         if erase is not None:
             email, visitors = erase
             erase_in_transaction(conn, email, visitors, settings, now)

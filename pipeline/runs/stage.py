@@ -158,17 +158,11 @@ def _changes(con) -> pd.DataFrame:
 
 
 def _write_new_files(con, store: EventStore, plan: RunPlan) -> list[EventFile]:
-    """The run's events as store files, one per (load day, bucket), sorted by visitor; streamed a batch at a time."""
-    order = "visitor_key, anonymous_id, timestamp, event_type = 'conversion', event_id"
-    written = []
-    groups = con.sql(f"SELECT DISTINCT load_date, {bucket_sql('visitor_key', plan.buckets)} AS b FROM staged ORDER BY 1, 2").fetchall()
-    for day, bucket in groups:
-        rows = con.sql(
-            f"SELECT {', '.join(STORED_COLUMNS)} FROM staged WHERE load_date = ? AND {bucket_sql('visitor_key', plan.buckets)} = ? ORDER BY {order}",
-            params=[day, bucket],
-        ).arrow()
-        written.append(store.write(store.new_path(day, plan.run_id, f"b{bucket}"), rows, day))
-    return [f for f in written if f is not None]
+    """The run's events as store files, one per (load day, bucket), sorted by visitor; one sorted stream, written a
+    batch at a time (DuckDB sorts beyond its memory limit on disk)."""
+    order = "load_date, part, visitor_key, anonymous_id, timestamp, event_type = 'conversion', event_id"
+    part = bucket_sql("visitor_key", plan.buckets)
+    return store.write_parts(con.sql(f"SELECT {', '.join(STORED_COLUMNS)}, {part} AS part FROM staged ORDER BY {order}").arrow(), plan.run_id)
 
 
 def stage_run(settings: Settings, run_id: str) -> dict:

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -111,6 +112,38 @@ class EventStore:
         keys = pc.min_max(table["visitor_key"])
         size = self.filesystem.get_file_info(path).size
         return EventFile(relative, load_date, table.num_rows, int(size), keys["min"].as_py(), keys["max"].as_py())
+
+    def write_parts(self, batches: pa.RecordBatchReader, run_id: str) -> list[EventFile]:
+        """Stream rows sorted by (load_date, part, visitor key, …), with an integer `part` column, into one new file
+        per (load day, part): only a batch is in memory at a time."""
+        written, current, writer, rows, keys = [], None, None, 0, (None, None)
+
+        def close() -> None:
+            if writer is not None:
+                writer.close()
+                size = self.filesystem.get_file_info(self.full_path(current[2])).size
+                written.append(EventFile(current[2], current[0], rows, int(size), *keys))
+
+        for batch in batches:
+            days = batch["load_date"].cast(pa.int32()).to_numpy()
+            group = days.astype(np.int64) * 1_000_000 + batch["part"].to_numpy()
+            edges = np.flatnonzero(np.r_[True, group[1:] != group[:-1], True])
+            for start, end in zip(edges[:-1], edges[1:]):
+                piece = batch.slice(start, end - start)
+                day, part = piece["load_date"][0].as_py(), piece["part"][0].as_py()
+                if current is None or current[:2] != (day, part):
+                    close()
+                    current = (day, part, self.new_path(day, run_id, f"b{part}"))
+                    self.filesystem.create_dir(self.full_path(current[2]).rsplit("/", 1)[0], recursive=True)
+                    writer = pq.ParquetWriter(self.full_path(current[2]), ARROW_SCHEMA, filesystem=self.filesystem, compression="zstd")
+                    rows, keys = 0, (None, None)
+                table = pa.Table.from_batches([piece]).select(STORED_COLUMNS).cast(ARROW_SCHEMA)
+                writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+                low, high = pc.min_max(table["visitor_key"]).values()
+                keys = (low.as_py() if keys[0] is None else min(keys[0], low.as_py()), high.as_py() if keys[1] is None else max(keys[1], high.as_py()))
+                rows += table.num_rows
+        close()
+        return written
 
     def files_on_disk(self) -> list[str]:
         """Every event file under the store, relative to its root."""

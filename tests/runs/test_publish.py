@@ -48,7 +48,7 @@ def run_statuses(settings) -> list[str]:
 @pytest.mark.parametrize(
     "target",
     ["pipeline.runs.nightly.sessionize", "pipeline.runs.nightly.identify", "pipeline.runs.nightly.summarise", "pipeline.runs.nightly.check_run",
-     "pipeline.runs.publish._record_history", "pipeline.runs.publish.insert_frame", "pipeline.runs.publish.BulkRows.insert"],
+     "pipeline.runs.publish._close_history", "pipeline.runs.publish.insert_frame", "pipeline.runs.publish.BulkRows.insert"],
 )
 def test_failure_in_any_step_leaves_published_tables_intact(settings, monkeypatch, target):
     two_days(settings.landing)
