@@ -119,6 +119,7 @@ class Stack:
         self.logs = self.root / "logs"
         self.landing = self.root / "landing"
         self.workspace = self.root / "workspace"
+        self.event_store = self.root / "event-store"  # shared by every worker, like the workspace
         self.metadata_db = f"airflow_e2e_{self.suffix}"
         self.warehouse_db = f"contacts_e2e_{self.suffix}"
         self.queue = f"e2e_{self.suffix}"
@@ -165,6 +166,7 @@ class Stack:
             "CONTACTS_WAREHOUSE_URL": self.warehouse_url,
             "CONTACTS_LANDING": str(self.landing),
             "CONTACTS_WORKSPACE": str(self.workspace),
+            "CONTACTS_EVENT_STORE": str(self.event_store),
             "CONTACTS_BUCKETS": str(self.buckets),
         }
 
