@@ -26,7 +26,7 @@ from pipeline.transform.sessions import build_sessions
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine
 from pipeline.warehouse.event_store import EventStore, live_files
-from pipeline.warehouse.rows import read_table, read_where_in
+from pipeline.warehouse.rows import is_empty, read_table, read_where_in
 
 SESSION_KEYS = ["session_id", "anonymous_id", "timestamp", "end_timestamp", "first_event_id"]
 MAX_DAYS_LATE = load_contract().max_days_after_load_day  # an event's load day is at most this many days before its own
@@ -78,8 +78,8 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
         return {"visitors": 0, "sessions": 0, "sessions_replaced": 0, "files_read": []}
     changes = workspace.read("changes")
     changes = changes[key_bucket(changes["visitor_key"].to_numpy(), plan.buckets) == bucket]
-    visitors = [] if plan.full_refresh else changes["anonymous_id"]
     with get_engine(settings.warehouse_url).connect() as conn:
+        visitors = [] if plan.full_refresh or is_empty(conn, t.sessions) else changes["anonymous_id"]
         old_sessions = read_where_in(conn, t.sessions, "anonymous_id", visitors, SESSION_KEYS)
         old_conversions = read_where_in(conn, t.conversions, "anonymous_id", visitors, ["event_id", "email", "session_id"])
         live = live_files(conn)

@@ -7,6 +7,7 @@ before stays as published, and a run reads only the visitor's events from the re
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from pipeline.transform.sessions import TYPE_RANK
@@ -52,20 +53,21 @@ def from_resume_point(events: pd.DataFrame, resume: pd.DataFrame, redone: pd.Dat
     """
     if events.empty:
         return events
-    points = resume.set_index("anonymous_id")
-    at = events["anonymous_id"].map(points["resume_at"])
-    events = events[(events["timestamp"] >= at).to_numpy(dtype=bool)]
-    starts = events["anonymous_id"].map(points["at_session_start"]).astype(bool).to_numpy()
-    tie = starts & (events["timestamp"] == events["anonymous_id"].map(points["resume_at"])).to_numpy(dtype=bool)
+    row = pd.Index(resume["anonymous_id"]).get_indexer(events["anonymous_id"])  # -1: a visitor not resumed
+    at = resume["resume_at"].to_numpy(dtype="datetime64[us]")[row]
+    stamp = events["timestamp"].to_numpy(dtype="datetime64[us]")
+    kept = (row >= 0) & (stamp >= at)
+    tie = kept & (stamp == at) & resume["at_session_start"].to_numpy(dtype=bool)[row]
     if not tie.any():
-        return events
+        return events[kept] if not kept.all() else events
     tied = events[tie]
     firsts = tied[tied["event_id"].isin(redone["first_event_id"])]
     first_key = {}
     for visitor, kind, event_id in zip(firsts["anonymous_id"], firsts["event_type"], firsts["event_id"]):
         first_key[visitor] = min(first_key.get(visitor, (TYPE_RANK[kind], event_id)), (TYPE_RANK[kind], event_id))
-    before = [
+    before = np.array([
         visitor in first_key and (TYPE_RANK[kind], event_id) < first_key[visitor]
         for visitor, kind, event_id in zip(tied["anonymous_id"], tied["event_type"], tied["event_id"])
-    ]
-    return events.drop(index=tied.index[before])
+    ], dtype=bool)  # fmt: skip
+    kept[np.flatnonzero(tie)[before]] = False
+    return events[kept]
