@@ -15,6 +15,7 @@ from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import create_tables, get_engine, transaction
 from pipeline.warehouse.event_store import EventStore, live_files, remove_leftovers, write_catalog
+from pipeline.warehouse.rows import is_empty
 from pipeline.warehouse.state import current_version, utc_now
 
 
@@ -38,6 +39,9 @@ def start_run(
     create_tables(engine)
     interval = interval or (days[0], days[-1])
     run_id = run_id or new_run_id([interval[0]], full_refresh)
+    with engine.connect() as conn:
+        if not full_refresh and is_empty(conn, t.event_files) and not is_empty(conn, t.events):
+            raise ValueError("this warehouse keeps its events in the SQL table `events` (made before the event store): rebuild it once with --full-refresh")
     lock.acquire(settings, run_id, owner)
     now = utc_now()
     fingerprint = settings.derived_fingerprint()

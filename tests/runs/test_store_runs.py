@@ -225,3 +225,24 @@ def test_readers_of_the_store_never_fail_while_runs_publish(sqlite_url, tmp_path
     assert reader.returncode == 0, err
     seen = json.loads(out)
     assert {count for _, count in seen} <= {4, 8, 9} and len(seen) >= 4  # each reader saw more than one state
+
+
+def test_a_warehouse_with_events_in_sql_asks_for_a_full_refresh_once(settings):
+    """A warehouse made before the event store holds its events in SQL: an incremental run would miss them."""
+    from pipeline.warehouse.engines import create_tables, transaction
+    from pipeline.warehouse.rows import insert_frame
+
+    two_days(settings.landing)
+    create_tables(get_engine(settings.warehouse_url))
+    old = store_of(settings).read([])  # the events table's columns
+    old = pd.DataFrame([{**{c: None for c in old.columns}, "event_id": "old-1", "anonymous_id": "v0", "timestamp": pd.Timestamp("2025-02-01", tz="UTC"),
+                         "event_type": "page_view", "page_url": "https://shop.example.com/", "is_bot": False, "load_date": date(2025, 2, 1),
+                         "source_file": "dt=2025-02-01/e.jsonl", "line_number": 1}])  # fmt: skip
+    with transaction(get_engine(settings.warehouse_url)) as conn:
+        insert_frame(conn, t.events, old)
+    with pytest.raises(ValueError, match="rebuild it once with --full-refresh"):
+        run(settings, DAY1)
+    assert runs(settings).empty and table(settings, "warehouse_state")["lock_run_id"].isna().all()
+    run(settings, DAY1, DAY2, full_refresh=True)
+    assert len(table(settings, "events")) == 7 and live(settings)
+    run(settings, DAY2)  # incremental runs work again
