@@ -62,14 +62,11 @@ def parse_lines(lines: pa.Table, contract: Contract) -> pd.DataFrame:
     """Parse the `raw` column: per field its text value and its JSON type (NA when the key is missing)."""
     raw = lines["raw"]
     paths = ", ".join("'$." + json.dumps(name) + "'" for name in contract.fields)
-    selects = ["is_json", "root_type"]
+    selects = ["types IS NOT NULL AS is_json", "types[1] AS root_type"]
     for position, name in enumerate(contract.fields, start=1):
-        selects += [f'types[{position}] AS "{name}__type"', f'texts[{position}] AS "{name}"']
-    sql = (  # each json_* function parses the text once: no JSON cast (it would parse and copy once more)
-        "WITH p AS (SELECT json_valid(raw) AS is_json, raw FROM t), "
-        f"q AS (SELECT is_json, CASE WHEN is_json THEN json_type(raw) END AS root_type, "
-        f"CASE WHEN is_json THEN json_type(raw, [{paths}]) END AS types, "
-        f"CASE WHEN is_json THEN json_extract_string(raw, [{paths}]) END AS texts FROM p) "
+        selects += [f'types[{position + 1}] AS "{name}__type"', f'texts[{position}] AS "{name}"']
+    sql = (  # two parses of each line: its types (the root's first) and its texts; TRY makes invalid JSON a NULL
+        f"WITH q AS (SELECT try(json_type(raw, ['$', {paths}])) AS types, try(json_extract_string(raw, [{paths}])) AS texts FROM t) "
         f"SELECT {', '.join(selects)} FROM q"
     )
     with duckdb.connect() as con:
