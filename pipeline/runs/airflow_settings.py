@@ -8,6 +8,8 @@ VARIABLES = {
     "contacts_warehouse_url": "warehouse_url",
     "contacts_landing": "landing",
     "contacts_workspace": "workspace",
+    "contacts_event_store": "event_store",
+    "contacts_report_dir": "report_dir",
     "contacts_buckets": "buckets",
 }
 

@@ -104,7 +104,8 @@ class Workspace:
         (filtered while reading, so only the matching rows are ever held)."""
         condition = None
         for column, values in columns.items():
-            keys = pa.array(pd.Series(list(values), dtype="str"), type=pa.string()) if len(values) else pa.array([], type=pa.string())
+            values = values if isinstance(values, pd.Series) else pd.Series(sorted(values), dtype="str")
+            keys = pa.array(values.astype("str"), type=pa.string(), from_pandas=True).unique()
             part = ds.field(column).isin(keys)
             condition = part if condition is None else condition | part
         paths = [str(self.root / f"{prefix}-{b}.parquet") for b in range(buckets)]
