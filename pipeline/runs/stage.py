@@ -190,7 +190,7 @@ def _stage(settings: Settings, workspace: Workspace, plan: RunPlan) -> None:
         late, beaten = _against_history(con, store, history)
         rewrites, rewritten = store.rewrite_without(beaten, dict(zip(live["path"], live["load_date"])), plan.run_id)
         _removed(con, store, [] if plan.full_refresh else replaced, beaten)  # a full refresh redoes every visitor
-        workspace.write("changes", _changes(con))
+        workspace.write_changes(_changes(con), plan.buckets)
         new_files = _write_new_files(con, store, plan) + rewrites
         quarantine = con.sql(f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine ORDER BY load_date, source_file, line_number").df()
         loaded, bots = _one(con, "SELECT count(*), count(*) FILTER (WHERE is_bot) FROM staged")

@@ -20,7 +20,7 @@ from pipeline.settings import Settings
 from pipeline.transform.contacts import build_contact_tables
 from pipeline.transform.frames import member
 from pipeline.transform.identity import assign_identities
-from pipeline.transform.keys import buckets_of, key_bucket
+from pipeline.transform.keys import buckets_of
 from pipeline.transform.resume import from_resume_point, redone_sessions, resume_points
 from pipeline.transform.sessions import build_sessions
 from pipeline.warehouse import tables as t
@@ -76,8 +76,7 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     lock.heartbeat(settings, run_id)
     if plan.unchanged_since:
         return {"visitors": 0, "sessions": 0, "sessions_replaced": 0, "files_read": []}
-    changes = workspace.read("changes")
-    changes = changes[key_bucket(changes["visitor_key"].to_numpy(), plan.buckets) == bucket]
+    changes = workspace.read(f"changes-{bucket}")
     with get_engine(settings.warehouse_url).connect() as conn:
         visitors = [] if plan.full_refresh or is_empty(conn, t.sessions) else changes["anonymous_id"]
         old_sessions = read_where_in(conn, t.sessions, "anonymous_id", visitors, SESSION_KEYS)
@@ -105,10 +104,9 @@ def identify(settings: Settings, run_id: str) -> dict:
     lock.heartbeat(settings, run_id)
     if plan.unchanged_since:
         return {"identities": 0, "contacts_touched": 0, "buckets": list(range(plan.buckets))}
-    changes = workspace.read("changes")
     new_conversions = workspace.read_buckets("conversions", plan.buckets)
     dropped = workspace.read_buckets("conversion_deletes", plan.buckets)
-    visitors = [] if plan.full_refresh else changes["anonymous_id"]
+    visitors = [] if plan.full_refresh else workspace.read_buckets("changes", plan.buckets)["anonymous_id"]
     with get_engine(settings.warehouse_url).connect() as conn:
         kept = read_where_in(conn, t.conversions, "anonymous_id", visitors, ["event_id", "email", "anonymous_id", "timestamp"])
         old_identities = read_where_in(conn, t.identities, "anonymous_id", visitors, ["anonymous_id", "email"])
@@ -135,7 +133,7 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
         return {"contacts_touched": 0, "contacts": 0}
     emails = _mine(workspace.read("touched"), "email", plan.buckets, bucket)["email"]
     new_identities = workspace.read("identities")
-    changed = set(workspace.read("changes")["anonymous_id"])
+    changed = set() if plan.full_refresh else set(workspace.read_buckets("changes", plan.buckets)["anonymous_id"])
     gone_sessions = set(workspace.read_buckets("session_deletes", plan.buckets)["session_id"])
     new_conversions = workspace.read_buckets("conversions", plan.buckets)
     gone_conversions = set(workspace.read_buckets("conversion_deletes", plan.buckets)["event_id"])

@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from pipeline.settings import Settings
 from pipeline.transform.frames import stack
-from pipeline.transform.keys import buckets_of
+from pipeline.transform.keys import key_bucket
 from pipeline.warehouse.event_store import EventFile
 
 
@@ -86,11 +86,12 @@ class Workspace:
         pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), tmp)
         tmp.replace(path)
 
-    def write_buckets(self, name: str, frame: pd.DataFrame, key: str, buckets: int) -> None:
-        """Write one file per hash bucket of `key` (name-0 … name-N), so each bucket task reads only its own."""
-        bucket = buckets_of(frame[key], buckets)
+    def write_changes(self, changes: pd.DataFrame, buckets: int) -> None:
+        """The changed visitors (anonymous_id, visitor_key, change_at), one file per bucket (changes-0 … changes-N),
+        so a bucket task reads only its own."""
+        bucket = key_bucket(changes["visitor_key"].to_numpy(), buckets)
         for b in range(buckets):
-            self.write(f"{name}-{b}", frame[bucket == b])
+            self.write(f"changes-{b}", changes[bucket == b])
 
     def read(self, name: str) -> pd.DataFrame:
         return pd.read_parquet(self.root / f"{name}.parquet")
