@@ -212,6 +212,10 @@ def write_catalog(store: EventStore, live: list[str]) -> None:
     """
     if not store.local:
         return
+    listing = Path(store.full_path(CATALOG + ".files"))  # what the catalog in place reads: skip an identical rewrite
+    wanted = "\n".join(sorted(live))
+    if listing.exists() and Path(store.full_path(CATALOG)).exists() and listing.read_text(encoding="utf-8") == wanted:
+        return
     with tempfile.TemporaryDirectory() as folder:
         built = Path(folder) / CATALOG
         with duckdb.connect() as con:
@@ -225,6 +229,7 @@ def write_catalog(store: EventStore, live: list[str]) -> None:
             con.execute("DETACH catalog")
         Path(store.root).mkdir(parents=True, exist_ok=True)
         os.replace(built, store.full_path(CATALOG))
+    listing.write_text(wanted, encoding="utf-8")
 
 
 def live_files(conn: Connection) -> pd.DataFrame:
