@@ -64,16 +64,17 @@ def bench(*, events: int, days: int = 1, warehouse: str | None = None, landing: 
         **({"buckets": buckets} if buckets else {}),
     )
     from pipeline.contract.landing import landing_days
-    from pipeline.runs.nightly import StepClock, run_days
+    from pipeline.runs.nightly import Gates, StepClock, run_days
 
-    clock, days_landed = StepClock(), landing_days(landing)
+    clock, days_landed, gates = StepClock(), landing_days(landing), Gates(settings)
     started = time.perf_counter()
-    results = run_days(settings, days_landed[0], days_landed[-1], clock=clock)
+    results = run_days(settings, days_landed[0], days_landed[-1], clock=clock, gates=gates)
     wall = time.perf_counter() - started
     total_events = sum(result.figures["events_read"] for result in results)
     latency = reader_latency(settings, queries)
     figures = {"events": total_events, "days": days, "buckets": settings.buckets, "wall_seconds": wall,
                "events_per_second": total_events / wall if wall else 0.0, "peak_rss_mb": peak_rss_mb(),
+               "worker_rss_mb": gates.peak_rss_mb,
                "generate_seconds": generated, "steps": clock.seconds, **latency, **attribution_timings(settings)}
     out(report(figures, settings))
     return figures
@@ -87,7 +88,7 @@ def report(f: dict, settings: Settings) -> str:
     lines += [f"  {step:<11} {seconds:8.2f} s" for step, seconds in f["steps"].items()]
     lines += [
         f"  {'total':<11} {f['wall_seconds']:8.2f} s   ({f['events_per_second']:,.0f} events/s; generating took {f['generate_seconds']:.1f} s, not counted)",
-        f"  peak RSS    {f['peak_rss_mb']:8.0f} MB",
+        f"  peak RSS    {f['peak_rss_mb']:8.0f} MB (the run's process; its quality-gate worker {f['worker_rss_mb']:.0f} MB)",
         f"  reader      p50 {f['reader_p50_ms']:.1f} ms   p95 {f['reader_p95_ms']:.1f} ms   max {f['reader_max_ms']:.1f} ms   over {f['reader_queries']} queries",
         *report_lines(f),
     ]

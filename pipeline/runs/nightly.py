@@ -91,7 +91,7 @@ class Gates:
     """The quality worker of a chain of runs, started when the first run with work to do has staged its events."""
 
     def __init__(self, settings: Settings):
-        self.enabled, self.worker = settings.quality_worker, None
+        self.enabled, self.worker, self.peak_rss_mb = settings.quality_worker, None, 0.0
 
     def for_run(self, settings: Settings, run_id: str) -> QualityWorker | None:
         if not self.enabled or Workspace(settings, run_id).plan().unchanged_since:
@@ -102,7 +102,7 @@ class Gates:
 
     def close(self) -> None:
         if self.worker:
-            self.worker.close()
+            self.peak_rss_mb = self.worker.close()
 
 
 def run_interval(
@@ -136,11 +136,12 @@ def full_refresh_days(settings: Settings, start: date, end: date) -> list[date]:
 
 
 def run_days(
-    settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None, clock: StepClock | None = None
+    settings: Settings, start: date, end: date, *, full_refresh: bool = False, on_done=None, clock: StepClock | None = None,
+    gates: Gates | None = None,
 ) -> list[RunResult]:
     """One run per load day in order (a backfill), or one full-refresh run over every landing day up to `end`."""
     intervals = [full_refresh_days(settings, start, end)] if full_refresh else [[day] for day in days_between(start, end)]
-    results, gates = [], Gates(settings)
+    results, gates = [], gates or Gates(settings)
     try:
         for days in intervals:
             results.append(run_interval(settings, days, full_refresh=full_refresh, gates=gates, clock=clock))

@@ -67,12 +67,23 @@ class QualityWorker:
             found[answer["suite"]] = SuiteOutcome(**answer["outcome"])
         return [found[suite] for suite in order]
 
-    def close(self) -> None:
+    def close(self) -> float:
+        """Stop the worker; returns its peak resident memory in MB (0 where /proc does not say)."""
+        peak = _peak_rss_mb(self.process.pid)
         self.process.stdin.close()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        return peak
+
+
+def _peak_rss_mb(pid: int) -> float:
+    try:
+        status = open(f"/proc/{pid}/status", encoding="ascii").read()
+    except OSError:
+        return 0.0
+    return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0)
 
 
 if __name__ == "__main__":
