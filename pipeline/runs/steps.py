@@ -65,7 +65,7 @@ def visitor_events(settings: Settings, workspace: Workspace, files: list[str], r
             f"""SELECT {', '.join('e.' + c for c in EVENT_READ)} FROM {store.relation(con, files)} e
             JOIN resume r ON e.anonymous_id = r.anonymous_id
             WHERE e.visitor_key BETWEEN {low} AND {high} AND e.timestamp >= r.resume_at AND NOT e.is_bot
-            ORDER BY e.anonymous_id, e.timestamp, e.event_type = 'conversion', e.event_id"""
+            ORDER BY e.visitor_key, e.anonymous_id, e.timestamp, e.event_type = 'conversion', e.event_id"""
         ).df()
 
 

@@ -51,19 +51,19 @@ CONVERSION_COLUMNS = [
 
 
 def _in_order(events: pd.DataFrame, stamp: np.ndarray, kind: np.ndarray) -> bool:
-    """Whether the rows already follow (visitor, timestamp, page_view before conversion, event_id): a reader that
-    sorts (the event store's) spares the sort. Compared in Arrow, pair by pair."""
+    """Whether each visitor's events are already together and in (timestamp, page_view before conversion, event_id)
+    order: a reader that sorts (the event store's, by visitor key) spares the sort. Compared in Arrow, pair by pair."""
     if len(events) < 2:
         return True
     visitor = pa.array(events["anonymous_id"], type=pa.large_string(), from_pandas=True)
     event = pa.array(events["event_id"], type=pa.large_string(), from_pandas=True)
-    a, b, e, f = visitor[:-1], visitor[1:], event[:-1], event[1:]
-    same_visitor = pc.equal(a, b).to_numpy(zero_copy_only=False)
-    before = pc.less(a, b).to_numpy(zero_copy_only=False)
+    same_visitor = pc.equal(visitor[:-1], visitor[1:]).to_numpy(zero_copy_only=False)
+    if len(events) - same_visitor.sum() != pc.count_distinct(visitor).as_py():
+        return False  # some visitor's events are not together
     t, u, k, m = stamp[:-1], stamp[1:], kind[:-1], kind[1:]
-    events_before = pc.less_equal(e, f).to_numpy(zero_copy_only=False)
+    events_before = pc.less_equal(event[:-1], event[1:]).to_numpy(zero_copy_only=False)
     within = (t < u) | ((t == u) & ((k < m) | ((k == m) & events_before)))
-    return bool(np.all(before | (same_visitor & within)))
+    return bool(np.all(~same_visitor | within))
 
 
 def order_events(events: pd.DataFrame) -> pd.DataFrame:
