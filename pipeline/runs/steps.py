@@ -121,7 +121,21 @@ def identify(settings: Settings, run_id: str) -> dict:
     touched = pd.DataFrame({"email": touched.dropna().drop_duplicates().sort_values().to_numpy()})
     workspace.write("identities", identities)
     workspace.write("touched", touched)
+    _journey_sessions(workspace, plan, identities, new_conversions)
     return {"identities": len(identities), "contacts_touched": len(touched), "buckets": list(range(plan.buckets))}
+
+
+def _journey_sessions(workspace: Workspace, plan: RunPlan, identities: pd.DataFrame, conversions: pd.DataFrame) -> None:
+    """The run's new sessions that are in a contact's journey — its visitors' and those it converted in — split by
+    the contact's bucket (journey_sessions-N), so each summarise task reads only its own few."""
+    sessions = workspace.read_matching("sessions", plan.buckets, {"anonymous_id": identities["anonymous_id"], "session_id": conversions["session_id"]})
+    owners = pd.concat([
+        sessions.merge(identities[["anonymous_id", "email"]], on="anonymous_id"),
+        sessions.merge(conversions[["session_id", "email"]].drop_duplicates(), on="session_id"),
+    ], ignore_index=True)  # fmt: skip
+    bucket = buckets_of(owners["email"], plan.buckets)
+    for b in range(plan.buckets):
+        workspace.write(f"journey_sessions-{b}", owners[bucket == b].drop(columns="email").drop_duplicates("session_id"))
 
 
 def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
@@ -150,8 +164,7 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
         shared = set(conversions["session_id"]) - set(sessions["session_id"])
         sessions = pd.concat([sessions, read_where_in(conn, t.sessions, "session_id", [] if plan.full_refresh else shared)])
     sessions = sessions[~member(sessions["session_id"], gone_sessions)]
-    new_sessions = workspace.read_matching("sessions", plan.buckets, {"anonymous_id": identities["anonymous_id"], "session_id": shared})
-    sessions = pd.concat([sessions, new_sessions], ignore_index=True).drop_duplicates("session_id")
+    sessions = pd.concat([sessions, workspace.read(f"journey_sessions-{bucket}")], ignore_index=True).drop_duplicates("session_id")
     tables = build_contact_tables(identities=identities, sessions=sessions, conversions=conversions, settings=settings)
     for name, frame in tables.items():
         workspace.write(f"{name}-{bucket}", frame)
