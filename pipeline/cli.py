@@ -21,6 +21,16 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"not a share between 0 and 1: {text!r}")
+    return share
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -47,7 +57,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from pipeline.sample.generate import generate_landing
 
     summary = generate_landing(
-        Path(args.out), visitors=args.visitors, days=args.days, start=args.start, seed=args.seed, progress=True
+        Path(args.out), visitors=args.visitors, days=args.days, start=args.start, seed=args.seed, progress=True,
+        converter_share=args.converting_share,
     )
     print(
         f"wrote {summary.lines:,} lines ({summary.events:,} events, {summary.broken_lines} broken, "
@@ -182,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--days", type=int, default=7)
     gen.add_argument("--start", type=_day, default=date(2025, 3, 1))
     gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--converting-share", type=_share, default=0.10, help="share of human visitors who convert (default 0.10)")
     gen.set_defaults(func=cmd_generate)
 
     run = commands.add_parser("run", help="run the DAG's steps for each load day, without a scheduler")
