@@ -18,6 +18,7 @@ from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine, transaction
+from pipeline.warehouse.reader_counts import refresh_reader_tables
 from pipeline.warehouse.rows import IN_CHUNK, BulkRows, delete_where_in, insert_frame, read_where_in
 from pipeline.warehouse.state import current_version, utc_now
 
@@ -90,6 +91,7 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
             )
         _delete_replaced(conn, workspace, plan, touched)
         written = bulk.insert(conn)
+        refresh_reader_tables(conn, touched)
         _record_history(conn, contacts, touched, plan)
         if erase is not None:
             email, visitors = erase

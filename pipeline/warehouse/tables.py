@@ -173,6 +173,55 @@ contact_sessions = Table(
     *[Index(f"ix_contact_sessions_{role}", role, "session_timestamp", "session_id", "email") for role in ROLES],
 )
 
+SESSION_FILTERS = ("source", "medium", "campaign", "content", "term", "landing_page")
+CONVERSION_FILTERS = {"conversion_type": "first_in_pair_by_type", "conversion_id": "first_in_pair_by_id", "conversion_page": "first_in_pair_by_page"}
+
+contact_conversions = Table(
+    "contact_conversions",
+    metadata,
+    Column("email", Text, primary_key=True),
+    Column("event_id", Text, primary_key=True),
+    Column("session_id", String(32), nullable=False),
+    Column("session_timestamp", DateTime, nullable=False),
+    *[Column(role, Boolean, nullable=False) for role in ROLES],
+    *[c._copy() for c in _attribution_columns() if c.name in SESSION_FILTERS],
+    Column("conversion_timestamp", DateTime, nullable=False),
+    Column("conversion_type", Text),
+    Column("conversion_id", Text),
+    Column("conversion_page", Text, nullable=False),
+    *[Column(flag, Boolean, nullable=False) for flag in CONVERSION_FILTERS.values()],
+    # conversion filters walk one of these in pair order, covering the flags, roles and the conversion time;
+    # the per-contact index serves the "earlier matching pair of the same contact" probe
+    *[
+        Index(f"ix_contact_conversions_{name}", name, "session_timestamp", "session_id", "email", flag, *ROLES, "conversion_timestamp")
+        for name, flag in CONVERSION_FILTERS.items()
+    ],
+    Index("ix_contact_conversions_contact", "email", "session_timestamp", "session_id"),
+)
+
+# Matching (contact, session) pairs per UTC day of the session, touch scope and single session filter, kept by
+# publish (warehouse.reader_counts): total_records and deep offsets of the common requests without a count.
+reader_pair_counts = Table(
+    "reader_pair_counts",
+    metadata,
+    Column("dim", String(16), primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("scope", String(16), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("pairs", Integer, nullable=False),
+)
+
+# What reader_pair_counts holds: the pairs as they were counted, so publish can take out a contact's old pairs.
+reader_counted_pairs = Table(
+    "reader_counted_pairs",
+    metadata,
+    Column("email", Text, primary_key=True),
+    Column("session_id", String(32), primary_key=True),
+    Column("day", Date, nullable=False),
+    *[Column(role, Boolean, nullable=False) for role in ROLES],
+    *[c._copy() for c in _attribution_columns() if c.name in SESSION_FILTERS],
+)
+
 contacts = Table(
     "contacts",
     metadata,
@@ -271,6 +320,9 @@ api_keys = Table(
     Column("revoked_at", DateTime),
 )
 
-PUBLISHED_TABLES = (events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts)
+PUBLISHED_TABLES = (
+    events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts, contact_conversions,
+    reader_pair_counts, reader_counted_pairs,
+)
 # Tables keyed by contact (email): a run rebuilds every row of each contact it touches, and publish replaces them.
-CONTACT_TABLES = (contacts, contact_sessions)
+CONTACT_TABLES = (contacts, contact_sessions, contact_conversions)
