@@ -12,17 +12,17 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pipeline.serve.auth import ApiError, authenticated_key, error_response, on_warehouse
+from pipeline.serve.auth import ApiError, CheckedKeys, authenticated_key, error_response, on_warehouse
 from pipeline.serve.limits import BodyTooLarge, RateLimiter, read_capped_body
 from pipeline.serve.models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
 from pipeline.serve.query import AS_OF_FORMAT, RequestError, parse_as_of, parse_request
-from pipeline.serve.reader import answer_query
+from pipeline.serve.reader import published_page
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import WarehouseError, one_line, ping, read_only_engine
@@ -44,11 +44,12 @@ def decode_request(body: bytes) -> object:
         raise ApiError(400, f"request is not valid JSON: {one_line(exc)[:100]}") from None
 
 
-def _respond(settings: Settings, body: bytes, as_of_text: str | None) -> dict:
+def _respond(settings: Settings, body: bytes, as_of_text: str | None) -> bytes:
     """Decode, validate and answer on a worker thread (a 10,000-email body is ~90 ms of CPU the event loop
-    must not wait for); errors keep their order: the body's, then `as_of`'s, then the warehouse's."""
+    must not wait for); errors keep their order: the body's, then `as_of`'s, then the warehouse's.
+    The answer is the reader's JSON, stored summaries spliced in as they are (no decoding, no re-encoding)."""
     query = parse_request(decode_request(body))
-    return answer_query(settings, query, as_of=parse_as_of(as_of_text))
+    return published_page(settings, query, as_of=parse_as_of(as_of_text)).as_json()
 
 
 ERRORS = {
@@ -84,15 +85,15 @@ CONTACTS_DOC = {
     description="50 contacts per page; pass `pagination.records_processed` as the next `offset`. "
     "With no match: `{\"message\": \"No contacts found for the given parameters.\"}` (200, not an error).",
 )
-async def contacts(request: Request, _caller: str = Security(authenticated_key)) -> JSONResponse:
+async def contacts(request: Request, _caller: str = Security(authenticated_key)) -> Response:
     """Limits first (key, rate, size), then the reader's own validation and answer, passed through as JSON."""
     state = request.app.state
     try:
         body = await read_capped_body(request, state.settings.api_max_body_bytes)
     except BodyTooLarge:
         raise ApiError(413, f"request body over {state.settings.api_max_body_bytes:,} bytes") from None
-    response = await run_in_threadpool(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
-    return JSONResponse(response)
+    answer = await run_in_threadpool(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
+    return Response(answer, media_type="application/json")
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Unavailable, "description": "Warehouse unreachable."}},
@@ -162,6 +163,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings, app.state.reader = settings, reader
     app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
+    app.state.checked_keys = CheckedKeys(settings.api_key_cache_seconds)
     _install_error_handlers(app)
     app.include_router(router)
     return app

@@ -6,7 +6,7 @@ key, roles and attributes), so both the filters and the pair order come from one
 ordered by (session timestamp, session id, email). Three questions are asked of them:
 
 - how many match (`total_records`): from `reader_pair_counts` when the request has a touch scope and at
-  most one session filter over whole days, else counted;
+  most one filter (see `counted_shape`), else counted;
 - which pair sits at position `offset`: by walking the days of `reader_pair_counts` and skipping inside
   one day, else by skipping over the index;
 - the pairs from there on, each with whether an earlier pair of its contact matches (then the contact
@@ -38,10 +38,15 @@ def _whole_day(bound: datetime | None) -> bool:
 
 
 def counted_shape(query: ContactsQuery) -> tuple[str, str] | None:
-    """(dim, value) when reader_pair_counts answers the query (scope, ≤ 1 session filter, whole-day window)."""
-    if query.conversion_filters or len(query.session_filters) > 1 or not (_whole_day(query.start) and _whole_day(query.end)):
+    """(dim, value) of the reader_pair_counts rows that answer the query, if any: a touch scope with at most one
+    session filter over whole days, or with one conversion filter and no window (the window would also bound
+    the conversion's time, which the counts do not keep)."""
+    filters = {**query.session_filters, **query.conversion_filters}
+    if len(filters) > 1 or not (_whole_day(query.start) and _whole_day(query.end)):
         return None
-    return next(iter(query.session_filters.items()), ("", ""))
+    if query.conversion_filters and (query.start is not None or query.end is not None):
+        return None
+    return next(iter(filters.items()), ("", ""))
 
 
 def _by_flag(query: ContactsQuery) -> bool:

@@ -199,8 +199,8 @@ contact_conversions = Table(
     Index("ix_contact_conversions_contact", "email", "session_timestamp", "session_id"),
 )
 
-# Matching (contact, session) pairs per UTC day of the session, touch scope and single session filter, kept by
-# publish (warehouse.reader_counts): total_records and deep offsets of the common requests without a count.
+# Matching (contact, session) pairs per UTC day of the session, touch scope and single filter (a session attribute
+# or a conversion column), kept by publish (warehouse.reader_counts): total_records and deep offsets without a count.
 reader_pair_counts = Table(
     "reader_pair_counts",
     metadata,
@@ -220,6 +220,20 @@ reader_counted_pairs = Table(
     Column("day", Date, nullable=False),
     *[Column(role, Boolean, nullable=False) for role in ROLES],
     *[c._copy() for c in _attribution_columns() if c.name in SESSION_FILTERS],
+)
+
+# The same for the contacts' conversions: what the conversion columns' counts hold.
+reader_counted_conversions = Table(
+    "reader_counted_conversions",
+    metadata,
+    Column("email", Text, primary_key=True),
+    Column("event_id", Text, primary_key=True),
+    Column("day", Date, nullable=False),
+    *[Column(role, Boolean, nullable=False) for role in ROLES],
+    Column("conversion_type", Text),
+    Column("conversion_id", Text),
+    Column("conversion_page", Text, nullable=False),
+    *[Column(flag, Boolean, nullable=False) for flag in CONVERSION_FILTERS.values()],
 )
 
 contacts = Table(
@@ -322,7 +336,7 @@ api_keys = Table(
 
 PUBLISHED_TABLES = (
     events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts, contact_conversions,
-    reader_pair_counts, reader_counted_pairs,
+    reader_pair_counts, reader_counted_pairs, reader_counted_conversions,
 )
 # Tables keyed by contact (email): a run rebuilds every row of each contact it touches, and publish replaces them.
 CONTACT_TABLES = (contacts, contact_sessions, contact_conversions)
