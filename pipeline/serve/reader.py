@@ -105,7 +105,7 @@ def summary_rows(conn: Connection, emails: list[str], as_of: datetime) -> list[t
     listed = select(t.contacts.c.email, t.contacts.c.summary, t.contacts.c.last_conversion_at).where(
         t.contacts.c.email.in_(bindparam("emails", expanding=True))
     )
-    by_email = {row.email: row for row in conn.execute(listed, {"emails": list(emails)})}
+    by_email = {row.email: row for row in conn.execute(listed, {"emails": list(emails)}).fetchall()}
     return [(email, by_email[email].summary, _days_since(by_email[email].last_conversion_at, as_of)) for email in emails]
 
 
