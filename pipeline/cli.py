@@ -167,11 +167,16 @@ def cmd_forget(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.reader_only:
+        from pipeline.bench.api import bench_reader
+
+        bench_reader(_settings(args).warehouse_url, size=args.queries, rounds=args.rounds, clients=args.clients)
+        return 0
     from pipeline.bench.runs import bench
 
     bench(
         events=args.events, days=args.days, warehouse=args.warehouse, buckets=args.buckets,
-        landing=Path(args.landing) if args.landing else None, queries=args.queries,
+        landing=Path(args.landing) if args.landing else None, queries=args.queries, rounds=args.rounds, clients=args.clients,
     )
     return 0
 
@@ -241,7 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--landing", help="use this landing folder instead of generated events")
     bench.add_argument("--warehouse", help="SQLAlchemy URL (default: a fresh temporary SQLite file)")
     bench.add_argument("--buckets", type=int, help="hash buckets (default: settings)")
-    bench.add_argument("--queries", type=int, default=200, help="reader queries to time")
+    bench.add_argument("--queries", type=int, help="reader: time only the first N requests of the mix (default: all, ~150)")
+    bench.add_argument("--rounds", type=int, default=3, help="reader: warm passes over the mix after the first")
+    bench.add_argument("--clients", type=int, default=8, help="reader: concurrent HTTP clients")
+    bench.add_argument("--reader-only", action="store_true", help="measure only the reader, on the existing --warehouse")
     bench.set_defaults(func=cmd_bench)
     return parser
 

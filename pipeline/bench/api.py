@@ -20,7 +20,7 @@ from contextlib import contextmanager
 
 import httpx
 
-from pipeline.bench.reader import AS_OF, percentiles, query_mix
+from pipeline.bench.reader import AS_OF, percentiles, query_mix, reader_latency
 from pipeline.serve.keys import create_key, revoke_key
 from pipeline.settings import Settings
 
@@ -107,22 +107,33 @@ def concurrent_clients(base: str, keys: list[str], mix: list[dict], rounds: int)
             "errors": sum(not ok for _, ok in sent), **percentiles([ms for ms, _ in sent])}
 
 
-def api_benchmark(settings: Settings, *, rounds: int = 3, clients: int = 8) -> dict:
-    """The mix through a real API server: one client (cold pass, warm passes), then concurrent clients."""
-    mix = query_mix(settings)
+def api_benchmark(settings: Settings, *, size: int | None = None, rounds: int = 3, clients: int = 8) -> dict:
+    """The mix (its first `size` requests) through the reader function, then through a real API server: one
+    client (a cold pass, `rounds` warm passes), then `clients` clients at once."""
+    mix = query_mix(settings)[:size]
+    figures = {"mix": len(mix), "function": reader_latency(settings, mix)}
     with bench_keys(settings, clients) as keys, api_server(settings) as base:
-        single = one_client(base, keys[0], mix, rounds)
-        many = concurrent_clients(base, keys, mix, rounds)
-    return {"mix": len(mix), "single": single, "concurrent": many}
+        figures["single"] = one_client(base, keys[0], mix, rounds)
+        figures["concurrent"] = concurrent_clients(base, keys, mix, rounds)
+    return figures
 
 
 def api_report(figures: dict, settings: Settings) -> str:
-    """The API figures as a few text lines."""
-    s, c = figures["single"], figures["concurrent"]
+    """The reader's figures as a few text lines."""
+    f, s, c = figures["function"], figures["single"], figures["concurrent"]
     line = "p50 {p50_ms:6.1f} ms   p95 {p95_ms:6.1f} ms   max {max_ms:6.1f} ms"
     return "\n".join([
-        f"reader through the HTTP API ({settings.warehouse_url.split(':')[0]}): {figures['mix']} distinct requests",
-        f"  one client, first pass (cold)  {line.format(**s['cold'])}",
-        f"  one client, later passes       {line.format(**s['warm'])}   errors {s['errors']}",
-        f"  {c['clients']} clients at once            {line.format(**c)}   {c['requests_per_second']:6.0f} requests/s   errors {c['errors']}",
+        f"  reader ({settings.warehouse_url.split(':')[0]}, {figures['mix']} distinct requests)",
+        f"    function, warm            {line.format(**f)}",
+        f"    HTTP API, first pass      {line.format(**s['cold'])}",
+        f"    HTTP API, later passes    {line.format(**s['warm'])}   errors {s['errors']}",
+        f"    HTTP API, {c['clients']} clients      {line.format(**c)}   {c['requests_per_second']:6.0f} requests/s   errors {c['errors']}",
     ])
+
+
+def bench_reader(warehouse: str, *, size: int | None = None, rounds: int = 3, clients: int = 8, out=print) -> dict:
+    """`bench --reader-only`: the reader's figures on an existing warehouse."""
+    settings = Settings(warehouse_url=warehouse)
+    figures = api_benchmark(settings, size=size, rounds=rounds, clients=clients)
+    out(api_report(figures, settings))
+    return figures

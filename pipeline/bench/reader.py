@@ -65,13 +65,14 @@ def _filter_requests(values: dict) -> list[dict]:
 
 def _window_requests(values: dict) -> list[dict]:
     """One-day windows alone and with a filter, six-hour windows, a conversion filter in a window."""
+    top = {name: (values[name] or [None])[0] for name in ("source", "meta_type", "meta_id")}
     mix = []
     for day in values["days"]:
         one_day = {"start_date": day, "end_date": day}
-        mix += [one_day, {**one_day, "source": values["source"][0]}, {**one_day, "meta_type": values["meta_type"][0]}]
+        mix += [one_day, {**one_day, "source": top["source"]}, {**one_day, "meta_type": top["meta_type"]}]
         mix.append({"start_date": f"{day}T06:00:00Z", "end_date": f"{day}T12:00:00Z", "touch_scope": "first"})
-        mix.append({**one_day, "touch_scope": "converting", "meta_id": values["meta_id"][0]})
-    return mix
+        mix.append({**one_day, "touch_scope": "converting", "meta_id": top["meta_id"]})
+    return [request for request in mix if all(v is not None for v in request.values())]
 
 
 def _email_requests(values: dict) -> list[dict]:
@@ -98,7 +99,7 @@ def query_mix(settings: Settings) -> list[dict]:
     """The deterministic mix of distinct requests for this warehouse."""
     values = _warehouse_values(settings)
     filters = _filter_requests(values)
-    broad = filters[:5] + [{"source": values["source"][0]}, {"meta_type": values["meta_type"][0]}]
+    broad = filters[:5] + [{name: values[name][0]} for name in ("source", "meta_type") if values[name]]
     mix = filters + _window_requests(values) + _email_requests(values) + _deep_offsets(settings, broad)
     unique = {repr(sorted(request.items())): request for request in mix}
     return list(unique.values())
@@ -113,16 +114,13 @@ def percentiles(times_ms: list[float]) -> dict:
     return {"p50_ms": pick(0.5), "p95_ms": pick(0.95), "max_ms": times[-1]}
 
 
-def reader_latency(settings: Settings, size: int | None = None) -> dict:
+def reader_latency(settings: Settings, mix: list[dict]) -> dict:
     """Wall time of each request of the mix through the reader function (parse, SQL, summaries), after a warm-up pass."""
-    requests = query_mix(settings)
-    requests = requests[:size] if size else requests
-    for request in requests:
+    for request in mix:
         query_contacts(settings, request, as_of=AS_OF)
     times = []
-    for request in requests:
+    for request in mix:
         started = time.perf_counter()
         query_contacts(settings, request, as_of=AS_OF)
         times.append((time.perf_counter() - started) * 1000)
-    figures = percentiles(times)
-    return {"reader_queries": len(times), **{f"reader_{k}": v for k, v in figures.items()}}
+    return percentiles(times)
