@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, time
 
-from sqlalchemy import Connection, and_, exists, func, or_, select, tuple_
+from sqlalchemy import Connection, and_, exists, func, literal_column, or_, select, tuple_
 
 from pipeline.serve.query import ContactsQuery
 from pipeline.warehouse import tables as t
@@ -66,12 +66,18 @@ def _window(column, query: ContactsQuery) -> list:
     return bounds
 
 
-def source_and_conditions(query: ContactsQuery, name: str = "p"):
-    """The table a query reads (aliased) and the WHERE conditions of a matching row there."""
+def source_and_conditions(query: ContactsQuery, name: str = "p", *, seek: bool = True):
+    """The table a query reads (aliased) and the WHERE conditions of a matching row there.
+
+    With `seek` false (SQLite only) the session filters and the role are written `+p.column`, which no
+    index can seek: the planner then reads the covering order index in one pass (see `count_pairs`).
+    """
     table = ALIASES[("contact_conversions" if query.conversion_filters else "contact_sessions", name)]
-    conditions = [table.c[column] == value for column, value in query.session_filters.items()]
+    column = (lambda c: table.c[c]) if seek else (lambda c: literal_column(f"+{table.name}.{c}", table.c[c].type))
+    conditions = [column(c) == value for c, value in query.session_filters.items()]
     if query.touch_scope != "any":
-        conditions.append(table.c[ROLE_COLUMNS[query.touch_scope]].is_(True))
+        role = ROLE_COLUMNS[query.touch_scope]
+        conditions.append(table.c[role].is_(True) if seek else column(role) == 1)
     conditions += _window(table.c.session_timestamp, query)
     if query.conversion_filters:
         conditions += [table.c[column] == value for column, value in query.conversion_filters.items()]
@@ -112,7 +118,10 @@ def count_pairs(conn: Connection, query: ContactsQuery) -> int:
     if counted is not None:
         total = select(func.coalesce(func.sum(t.reader_pair_counts.c.pairs), 0)).where(*_counts_where(query, *counted))
         return int(conn.execute(total).scalar_one())
-    table, conditions = source_and_conditions(query)
+    # several session filters on SQLite: seeking the most selective one's index and looking each pair up in the
+    # table costs ~110 ms at 100k contacts; one pass over the covering order index ~25 ms (PostgreSQL ANDs bitmaps)
+    several = conn.dialect.name == "sqlite" and len(query.session_filters) > 1 and not query.conversion_filters
+    table, conditions = source_and_conditions(query, seek=not several)
     if _distinct(query):
         pairs = select(table.c.session_id, table.c.email).where(and_(True, *conditions)).distinct().subquery()
         return conn.execute(select(func.count()).select_from(pairs)).scalar_one()

@@ -18,6 +18,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 ROLES = ("is_first", "is_converting", "is_assist", "is_after")
+SESSION_FILTERS = ("source", "medium", "campaign", "content", "term", "landing_page")
 
 
 def _touch_columns(prefix: str) -> list[Column]:
@@ -163,17 +164,17 @@ contact_sessions = Table(
     Column("is_own_device", Boolean, nullable=False),
     # the reader scans matching pairs in (session_timestamp, session_id, email) order and counts them:
     # one index per filter (and role) with that order behind it, plus a per-contact index for the
-    # "earlier matching pair of the same contact" probe (see the EXPLAIN notes in README)
-    Index("ix_contact_sessions_order", "session_timestamp", "session_id", "email"),
+    # "earlier matching pair of the same contact" probe (see the EXPLAIN notes in README); the order index
+    # covers every filter, so a request with several can be counted in one pass without table lookups
+    Index("ix_contact_sessions_pairs", "session_timestamp", "session_id", "email", *ROLES, *SESSION_FILTERS),
     Index("ix_contact_sessions_contact", "email", "session_timestamp", "session_id"),
     *[
         Index(f"ix_contact_sessions_{name}", name, "session_timestamp", "session_id", "email", *ROLES)
-        for name in ("source", "medium", "campaign", "content", "term", "landing_page")
+        for name in SESSION_FILTERS
     ],
     *[Index(f"ix_contact_sessions_{role}", role, "session_timestamp", "session_id", "email") for role in ROLES],
 )
 
-SESSION_FILTERS = ("source", "medium", "campaign", "content", "term", "landing_page")
 CONVERSION_FILTERS = {"conversion_type": "first_in_pair_by_type", "conversion_id": "first_in_pair_by_id", "conversion_page": "first_in_pair_by_page"}
 
 contact_conversions = Table(
@@ -190,10 +191,12 @@ contact_conversions = Table(
     Column("conversion_id", Text),
     Column("conversion_page", Text, nullable=False),
     *[Column(flag, Boolean, nullable=False) for flag in CONVERSION_FILTERS.values()],
-    # conversion filters walk one of these in pair order, covering the flags, roles and the conversion time;
+    # conversion filters walk one of these in pair order, covering the flags, roles, the conversion time and
+    # the session filters;
     # the per-contact index serves the "earlier matching pair of the same contact" probe
     *[
-        Index(f"ix_contact_conversions_{name}", name, "session_timestamp", "session_id", "email", flag, *ROLES, "conversion_timestamp")
+        Index(f"ix_contact_conversions_{name}", name, "session_timestamp", "session_id", "email", flag, *ROLES,
+              "conversion_timestamp", *SESSION_FILTERS)
         for name, flag in CONVERSION_FILTERS.items()
     ],
     Index("ix_contact_conversions_contact", "email", "session_timestamp", "session_id"),
