@@ -21,6 +21,16 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return number
+
+
 def _share(text: str) -> float:
     try:
         share = float(text)
@@ -119,7 +129,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from pipeline.serve.api import serve
 
-    serve(_settings(args), host=args.host, port=args.port)
+    serve(_settings(args), host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -220,6 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--warehouse", help="SQLAlchemy URL (read-only access)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1; one per core serves more clients)")
     serve.set_defaults(func=cmd_serve)
 
     keys = commands.add_parser("keys", help="API keys: create NAME, list, revoke NAME")

@@ -169,8 +169,18 @@ def create_app(settings: Settings) -> FastAPI:
     return app
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API with uvicorn until interrupted; an address that cannot be bound is one clear error first."""
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of `serve --workers N`: settings from the environment `serve` exported."""
+    return create_app(Settings())
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the API with uvicorn until interrupted; an address that cannot be bound is one clear error first.
+
+    With several workers, each is a process with its own reader engine, memo and checked keys; they get the
+    settings through the environment (`CONTACTS_*`), the warehouse URL included.
+    """
+    import os
     import socket
 
     import uvicorn
@@ -180,4 +190,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
         socket.create_server((host, port), family=family).close()
     except OSError as exc:
         raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    os.environ["CONTACTS_WAREHOUSE_URL"] = settings.warehouse_url
+    uvicorn.run("pipeline.serve.api:app_from_environment", factory=True, workers=workers, host=host, port=port, log_level="info")

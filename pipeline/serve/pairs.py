@@ -190,4 +190,4 @@ def scan_pairs(conn: Connection, query: ContactsQuery, start: tuple | None) -> I
             last = key
         if len(rows) < batch:
             return
-        bound, inclusive, batch = last, False, min(batch * 4, 8192)
+        bound, inclusive, batch = last, False, min(batch * 2, 8192)
