@@ -36,7 +36,7 @@ def api_server(settings: Settings, workers: int = 1):
     """`python -m pipeline serve` on a free port; yields its base URL once /healthz answers."""
     port = _free_port()
     env = dict(os.environ, CONTACTS_WAREHOUSE_URL=settings.warehouse_url)
-    command = [sys.executable, "-m", "pipeline", "serve", "--port", str(port), "--workers", str(workers)]
+    command = [sys.executable, "-m", "pipeline", "serve", "--port", str(port)] + (["--workers", str(workers)] if workers > 1 else [])
     server = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, time
 
-from sqlalchemy import Connection, and_, exists, func, literal_column, or_, select, tuple_
+from sqlalchemy import Connection, and_, exists, false, func, literal_column, or_, select, tuple_
 
 from pipeline.serve.query import ContactsQuery
 from pipeline.warehouse import tables as t
@@ -162,7 +162,15 @@ def locate(conn: Connection, query: ContactsQuery, offset: int) -> tuple | None:
 
 
 def _seen_before(query: ContactsQuery, row):
-    """True when an earlier matching pair of the same contact exists (so this pair is not its first)."""
+    """True when an earlier matching pair of the same contact exists (so this pair is not its first).
+
+    Two shapes need no probe: with touch scope `first` a contact has one matching pair at most, and
+    with no filter and no start bound a contact's first matching pair is its first session.
+    """
+    if query.touch_scope == "first":
+        return false()
+    if query.touch_scope == "any" and not query.session_filters and not query.conversion_filters and query.start is None:
+        return row.c.is_first.is_(False)
     earlier, conditions = source_and_conditions(query, "earlier")
     before = or_(
         earlier.c.session_timestamp < row.c.session_timestamp,
