@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = Field(
         default=1_048_576, ge=1, description="HTTP API: largest request body accepted; bigger ones get 413 unread."
     )
+    api_reader_threads: int = Field(
+        default=4, ge=1, description="HTTP API: requests answered at once per process (more wait their turn); "
+        "a few threads keep the CPU busy while SQL runs, more only fight over Python's lock.",
+    )
     api_key_cache_seconds: float = Field(
         default=10.0, ge=0, description="HTTP API: how long a process trusts a key it has checked (a revoked key stops "
         "working within this time); 0 checks the warehouse on every request.",

@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 import logging
 from contextlib import asynccontextmanager
+from functools import partial
+
+import anyio
 
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.serve.auth import ApiError, CheckedKeys, authenticated_key, error_response, on_warehouse
@@ -92,7 +94,8 @@ async def contacts(request: Request, _caller: str = Security(authenticated_key))
         body = await read_capped_body(request, state.settings.api_max_body_bytes)
     except BodyTooLarge:
         raise ApiError(413, f"request body over {state.settings.api_max_body_bytes:,} bytes") from None
-    answer = await run_in_threadpool(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
+    respond = partial(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
+    answer = await anyio.to_thread.run_sync(respond, limiter=state.readers)
     return Response(answer, media_type="application/json")
 
 
@@ -164,6 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings, app.state.reader = settings, reader
     app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
     app.state.checked_keys = CheckedKeys(settings.api_key_cache_seconds)
+    app.state.readers = anyio.CapacityLimiter(settings.api_reader_threads)  # answers on worker threads at once
     _install_error_handlers(app)
     app.include_router(router)
     return app
