@@ -80,11 +80,11 @@ def source_and_conditions(query: ContactsQuery, name: str = "p", *, seek: bool =
         conditions.append(table.c[role].is_(True) if seek else column(role) == 1)
     conditions += _window(table.c.session_timestamp, query)
     if query.conversion_filters:
-        conditions += [table.c[column] == value for column, value in query.conversion_filters.items()]
+        conditions += [table.c[c] == value for c, value in query.conversion_filters.items()]
         conditions += _window(table.c.conversion_timestamp, query)
         if _by_flag(query):
-            [column] = query.conversion_filters
-            conditions.append(table.c[t.CONVERSION_FILTERS[column]].is_(True))
+            [only] = query.conversion_filters
+            conditions.append(table.c[t.CONVERSION_FILTERS[only]].is_(True))
     return table, conditions
 
 

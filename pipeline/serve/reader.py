@@ -30,7 +30,9 @@ NO_MATCH = {"message": "No contacts found for the given parameters."}
 DAYS_PLACEHOLDER = '"days_since_last_conversion":null'  # as summaries.py stores it, filled in per query
 
 
-def filter_page(conn: Connection, query: ContactsQuery, memo: VersionMemo | None = None, version: tuple = (0, None)) -> tuple[list[str], dict]:
+def filter_page(
+    conn: Connection, query: ContactsQuery, memo: VersionMemo | None = None, version: tuple = (0, None)
+) -> tuple[list[str], dict]:
     """Emails of the page's contacts in order, and the pagination block.
 
     Pairs are scanned from `offset` until 51 first pairs are found, so a page costs about the pairs it
@@ -42,12 +44,13 @@ def filter_page(conn: Connection, query: ContactsQuery, memo: VersionMemo | None
     if total is None:
         total = count_pairs(conn, query)
         memo.remember_total(shape, version, total)
-    if offset >= total:
-        return [], {"records_processed": max(offset, total), "total_records": total, "has_more": False}
-    start = memo.start(shape, offset, version) if offset else None
-    if offset and start is None:
+    start = memo.start(shape, offset, version) if 0 < offset < total else None
+    if 0 < offset < total and start is None:
         start = locate(conn, query, offset)
-        memo.remember_start(shape, offset, version, start)
+        if start is not None:
+            memo.remember_start(shape, offset, version, start)
+    if offset >= total or (offset and start is None):
+        return [], {"records_processed": max(offset, total), "total_records": total, "has_more": False}
     found, position, following = [], offset, None
     for key, contact, seen in scan_pairs(conn, query, start):
         if len(found) == PAGE_SIZE and following is None:

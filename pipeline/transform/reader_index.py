@@ -19,7 +19,9 @@ CONTACT_CONVERSION_COLUMNS = [
     "email", "event_id", "session_id", *PAIR_COLUMNS, "conversion_timestamp", "conversion_type", "conversion_id",
     "conversion_page", "first_in_pair_by_type", "first_in_pair_by_id", "first_in_pair_by_page",
 ]
-FIRST_FLAGS = {"first_in_pair_by_type": "conversion_type", "first_in_pair_by_id": "conversion_id", "first_in_pair_by_page": "conversion_page"}
+FIRST_FLAGS = {
+    "first_in_pair_by_type": "conversion_type", "first_in_pair_by_id": "conversion_id", "first_in_pair_by_page": "conversion_page",
+}
 
 
 def build_contact_conversions(*, contact_sessions: pd.DataFrame, conversions: pd.DataFrame) -> pd.DataFrame:

@@ -31,8 +31,8 @@ LEDGERS = {t.reader_counted_pairs: t.contact_sessions, t.reader_counted_conversi
 
 def _touched_table() -> Table:
     """The touched emails, as a temporary table the statements below join to (no IN lists of 100,000 emails)."""
-    return Table("reader_touched", MetaData(), Column("email", Text, primary_key=True), prefixes=["TEMPORARY"],
-                 postgresql_on_commit="DROP")
+    email = Column("email", Text, primary_key=True)
+    return Table("reader_touched", MetaData(), email, prefixes=["TEMPORARY"], postgresql_on_commit="DROP")
 
 
 def _day(conn: Connection, column):
@@ -54,7 +54,10 @@ def _groups(conn: Connection, pairs: Table, conversions: Table, touched: Table |
         return dim, query.where(*where).group_by(*value, day)
 
     parts = [part(pairs, dim) for dim in ("", *t.SESSION_FILTERS)]
-    parts += [part(conversions, dim, [conversions.c[flag].is_(True), conversions.c[dim].is_not(None)]) for dim, flag in t.CONVERSION_FILTERS.items()]
+    parts += [
+        part(conversions, dim, [conversions.c[flag].is_(True), conversions.c[dim].is_not(None)])
+        for dim, flag in t.CONVERSION_FILTERS.items()
+    ]
     counted: dict = {}
     for dim, query in parts:
         for row in conn.execute(query).mappings():
@@ -86,7 +89,8 @@ def _apply(conn: Connection, delta: dict) -> None:
         return
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     counts = t.reader_pair_counts
-    upsert = insert(counts).on_conflict_do_update(index_elements=COUNT_KEY, set_={"pairs": counts.c.pairs + insert(counts).excluded.pairs})
+    added = counts.c.pairs + insert(counts).excluded.pairs
+    upsert = insert(counts).on_conflict_do_update(index_elements=COUNT_KEY, set_={"pairs": added})
     conn.execute(upsert, rows)
     fallen = [{f"k_{k}": row[k] for k in COUNT_KEY} for row in rows if row["pairs"] < 0]
     if fallen:

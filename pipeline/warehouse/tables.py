@@ -175,7 +175,9 @@ contact_sessions = Table(
     *[Index(f"ix_contact_sessions_{role}", role, "session_timestamp", "session_id", "email") for role in ROLES],
 )
 
-CONVERSION_FILTERS = {"conversion_type": "first_in_pair_by_type", "conversion_id": "first_in_pair_by_id", "conversion_page": "first_in_pair_by_page"}
+CONVERSION_FILTERS = {  # conversion column → its flag "the pair's first conversion with this value"
+    "conversion_type": "first_in_pair_by_type", "conversion_id": "first_in_pair_by_id", "conversion_page": "first_in_pair_by_page",
+}
 
 contact_conversions = Table(
     "contact_conversions",

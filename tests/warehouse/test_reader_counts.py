@@ -45,7 +45,8 @@ def expected_contact_conversions(settings: Settings) -> pd.DataFrame:
             row[flag] = key not in seen
             seen.add(key)
         rows.append(row)
-    return pd.DataFrame(rows, columns=[c.name for c in t.contact_conversions.columns]).sort_values(["email", "event_id"]).reset_index(drop=True)
+    frame = pd.DataFrame(rows, columns=[c.name for c in t.contact_conversions.columns])
+    return frame.sort_values(["email", "event_id"]).reset_index(drop=True)
 
 
 def expected_counts(settings: Settings) -> Counter:
