@@ -21,6 +21,26 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of at least 1: {text!r}")
+    return number
+
+
+def _share(text: str) -> float:
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0 <= share <= 1:
+        raise argparse.ArgumentTypeError(f"not a share between 0 and 1: {text!r}")
+    return share
+
+
 def _port(text: str) -> int:
     try:
         port = int(text)
@@ -47,7 +67,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from pipeline.sample.generate import generate_landing
 
     summary = generate_landing(
-        Path(args.out), visitors=args.visitors, days=args.days, start=args.start, seed=args.seed, progress=True
+        Path(args.out), visitors=args.visitors, days=args.days, start=args.start, seed=args.seed, progress=True,
+        converter_share=args.converting_share,
     )
     print(
         f"wrote {summary.lines:,} lines ({summary.events:,} events, {summary.broken_lines} broken, "
@@ -131,7 +152,7 @@ def cmd_attribution(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from pipeline.serve.api import serve
 
-    serve(_settings(args), host=args.host, port=args.port)
+    serve(_settings(args), host=args.host, port=args.port, workers=args.workers)
     return 0
 
 
@@ -187,11 +208,16 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.reader_only:
+        from pipeline.bench.api import bench_reader
+
+        bench_reader(_settings(args).warehouse_url, size=args.queries, rounds=args.rounds, clients=args.clients)
+        return 0
     from pipeline.bench.runs import bench
 
     bench(
         events=args.events, days=args.days, warehouse=args.warehouse, buckets=args.buckets,
-        landing=Path(args.landing) if args.landing else None, queries=args.queries,
+        landing=Path(args.landing) if args.landing else None, queries=args.queries, rounds=args.rounds, clients=args.clients,
     )
     return 0
 
@@ -213,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--days", type=int, default=7)
     gen.add_argument("--start", type=_day, default=date(2025, 3, 1))
     gen.add_argument("--seed", type=int, default=42)
+    gen.add_argument("--converting-share", type=_share, default=0.10, help="share of human visitors who convert (default 0.10)")
     gen.set_defaults(func=cmd_generate)
 
     run = commands.add_parser("run", help="run the DAG's steps for each load day, without a scheduler")
@@ -243,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--warehouse", help="SQLAlchemy URL (read-only access)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes (default 1; one per core serves more clients)")
     serve.set_defaults(func=cmd_serve)
 
     keys = commands.add_parser("keys", help="API keys: create NAME, list, revoke NAME")
@@ -276,7 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--landing", help="use this landing folder instead of generated events")
     bench.add_argument("--warehouse", help="SQLAlchemy URL (default: a fresh temporary SQLite file)")
     bench.add_argument("--buckets", type=int, help="hash buckets (default: settings)")
-    bench.add_argument("--queries", type=int, default=200, help="reader queries to time")
+    bench.add_argument("--queries", type=int, help="reader: time only the first N requests of the mix (default: all, ~150)")
+    bench.add_argument("--rounds", type=int, default=3, help="reader: warm passes over the mix after the first")
+    bench.add_argument("--clients", type=int, default=8, help="reader: concurrent HTTP clients")
+    bench.add_argument("--reader-only", action="store_true", help="measure only the reader, on the existing --warehouse")
     bench.set_defaults(func=cmd_bench)
     return parser
 

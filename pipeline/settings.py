@@ -105,6 +105,14 @@ class Settings(BaseSettings):
         default=None, description="Folder where the nightly DAG's last task writes the HTML report "
         "(contacts-report-DAY.html, up to 30 days up to the load day); unset: no report is written.",
     )
+    api_reader_threads: int = Field(
+        default=4, ge=1, description="HTTP API: requests answered at once per process (more wait their turn); "
+        "a few threads keep the CPU busy while SQL runs, more only fight over Python's lock.",
+    )
+    api_key_cache_seconds: float = Field(
+        default=10.0, ge=0, description="HTTP API: how long a process trusts a key it has checked (a revoked key stops "
+        "working within this time); 0 checks the warehouse on every request.",
+    )
 
     @field_validator("referral_exclusions", "own_domains")
     @classmethod

@@ -1,10 +1,16 @@
-"""The benchmark's fixed mix of reader queries: each filter, each touch scope, emails mode and deep offsets."""
+"""The benchmark's fixed mix of /contacts requests, built from the warehouse's own values.
+
+About 156 distinct requests: every touch scope; the most frequent sources, mediums, campaigns, contents,
+terms and landing pages, alone and per touch scope; conversion types, ids and pages; one-day and
+six-hour windows, alone and with a filter; two-filter combinations; deep offsets (half-way and 90% into
+the matching pairs of the broad requests); and 50-email lists (known, mixed with unknown ones, upper-case,
+comma-separated, paged). The same data gives the same mix on SQLite and on PostgreSQL.
+"""
 
 from __future__ import annotations
 
 import time
-from datetime import datetime
-from itertools import cycle, islice
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -15,9 +21,11 @@ from pipeline.warehouse.engines import read_only_engine
 
 AS_OF = datetime(2026, 1, 1)
 SCOPES = ("any", "first", "converting", "assist", "after")
+SESSION_FILTERS = {"source": 4, "medium": 4, "campaign": 3, "content": 3, "term": 3, "landing_page": 4}  # values per filter
+CONVERSION_FILTERS = {"meta_type": ("conversion_type", 3), "meta_id": ("conversion_id", 4), "conversion_page": ("conversion_page", 3)}
 
 
-def _frequent(conn, column, limit: int = 3) -> list:
+def _frequent(conn, column, limit: int) -> list:
     """The most frequent values of a column (ties by value): stable choices for the filters."""
     rows = conn.execute(
         select(column, func.count().label("n")).where(column.is_not(None)).group_by(column).order_by(func.count().desc(), column).limit(limit)
@@ -25,113 +33,94 @@ def _frequent(conn, column, limit: int = 3) -> list:
     return [row[0] for row in rows]
 
 
-def query_mix(settings: Settings, size: int = 200) -> list[dict]:
-    """A deterministic list of requests built from the warehouse's own values."""
+def _warehouse_values(settings: Settings) -> dict:
+    """The filter values, a few contacts' emails and the days the journeys span."""
     cs, conv = t.contact_sessions, t.conversions
     with read_only_engine(settings.warehouse_url).connect() as conn:
-        values = {name: _frequent(conn, cs.c[name]) for name in ("source", "medium", "campaign", "content", "term", "landing_page")}
-        values.update({"conversion_page": _frequent(conn, conv.c.conversion_page), "meta_type": _frequent(conn, conv.c.conversion_type),
-                       "meta_id": _frequent(conn, conv.c.conversion_id)})
-        emails = conn.execute(select(t.contacts.c.email).order_by(t.contacts.c.email).limit(60)).scalars().all()
-        first_day = conn.execute(select(func.min(cs.c.session_timestamp))).scalar()
-    day = str(first_day)[:10] if first_day else "2025-03-01"
-    mix = [{"touch_scope": scope} for scope in SCOPES]
-    for name, options in values.items():
-        for value in options:
-            for scope in ("any", "first", "converting"):
-                mix.append({name: value, "touch_scope": scope})
-    mix.append({"start_date": day, "end_date": day})
-    mix.append({"start_date": f"{day}T06:00:00Z", "end_date": f"{day}T18:00:00Z", "medium": (values["medium"] or ["none"])[0]})
-    mix.append({"emails": emails[:50]})
-    mix.append({"emails": ", ".join(e.upper() for e in emails[:30]) + ", unknown@example.com"})
-    mix.append({"emails": emails, "offset": 50})
-    return _with_deep_offsets(settings, mix, size)
+        values = {name: _frequent(conn, cs.c[name], n) for name, n in SESSION_FILTERS.items()}
+        values.update({name: _frequent(conn, conv.c[column], n) for name, (column, n) in CONVERSION_FILTERS.items()})
+        emails = conn.execute(select(t.contacts.c.email).order_by(t.contacts.c.email).limit(400)).scalars().all()
+        first, last = conn.execute(select(func.min(cs.c.session_timestamp), func.max(cs.c.session_timestamp))).one()
+    first, last = (datetime.fromisoformat(str(v)[:10]) if v else datetime(2025, 3, 1) for v in (first, last))
+    span = (last - first).days
+    values["days"] = [(first + timedelta(days=span * k // 3)).strftime("%Y-%m-%d") for k in range(4)]
+    values["emails"] = list(emails)
+    return values
 
 
-def _with_deep_offsets(settings: Settings, mix: list[dict], size: int) -> list[dict]:
-    """Every fifth request pages deep: offset at half and at 90% of its total_records."""
+def _filter_requests(values: dict) -> list[dict]:
+    """Touch scopes, single filters per scope, conversion filters and two-filter combinations."""
+    mix = [{}] + [{"touch_scope": scope} for scope in SCOPES[1:]]
+    for name in SESSION_FILTERS:
+        for rank, value in enumerate(values[name]):
+            scopes = SCOPES if rank == 0 else ("any", "first", "converting")
+            mix += [{name: value} if scope == "any" else {name: value, "touch_scope": scope} for scope in scopes]
+    for name in CONVERSION_FILTERS:
+        for value in values[name]:
+            mix += [{name: value}, {name: value, "touch_scope": "converting"}]
+    pairs = [("source", "medium"), ("source", "landing_page"), ("medium", "meta_type"), ("campaign", "meta_id")]
+    mix += [{a: values[a][0], b: values[b][0]} for a, b in pairs if values[a] and values[b]]
+    return [request for request in mix if all(v is not None for v in request.values())]
+
+
+def _window_requests(values: dict) -> list[dict]:
+    """One-day windows alone and with a filter, six-hour windows, a conversion filter in a window."""
+    top = {name: (values[name] or [None])[0] for name in ("source", "meta_type", "meta_id")}
+    mix = []
+    for day in values["days"]:
+        one_day = {"start_date": day, "end_date": day}
+        mix += [one_day, {**one_day, "source": top["source"]}, {**one_day, "meta_type": top["meta_type"]}]
+        mix.append({"start_date": f"{day}T06:00:00Z", "end_date": f"{day}T12:00:00Z", "touch_scope": "first"})
+        mix.append({**one_day, "touch_scope": "converting", "meta_id": top["meta_id"]})
+    return [request for request in mix if all(v is not None for v in request.values())]
+
+
+def _email_requests(values: dict) -> list[dict]:
+    """50-email lists: known contacts, mixed with unknown ones, upper-case and comma-separated, and paged."""
+    emails = values["emails"]
+    mix = [{"emails": emails[k * 50 : (k + 1) * 50]} for k in range(4)]
+    mix.append({"emails": [e for pair in zip(emails[200:225], (f"nobody{i}@example.com" for i in range(25))) for e in pair]})
+    mix.append({"emails": ", ".join(e.upper() for e in emails[250:300])})
+    mix.append({"emails": [f"unknown{i}@example.com" for i in range(50)]})
+    mix += [{"emails": emails[300:400], "offset": offset} for offset in (0, 50)]
+    return mix
+
+
+def _deep_offsets(settings: Settings, broad: list[dict]) -> list[dict]:
+    """Each broad request again from half-way and from 90% into its matching pairs."""
     deep = []
-    for request in mix[:10]:
+    for request in broad:
         total = query_contacts(settings, request, as_of=AS_OF).get("pagination", {}).get("total_records", 0)
         deep += [dict(request, offset=total // 2), dict(request, offset=total * 9 // 10)]
-    return list(islice(cycle(mix + deep), size))
+    return deep
 
 
-def reader_latency(settings: Settings, size: int = 200) -> dict:
-    """Wall time of each request of the mix (parse, SQL, summaries), as p50 / p95 / max in milliseconds."""
-    requests = query_mix(settings, size)
-    query_contacts(settings, requests[0], as_of=AS_OF)  # warm the engine and the caches
+def query_mix(settings: Settings) -> list[dict]:
+    """The deterministic mix of distinct requests for this warehouse."""
+    values = _warehouse_values(settings)
+    filters = _filter_requests(values)
+    broad = filters[:5] + [{name: values[name][0]} for name in ("source", "meta_type") if values[name]]
+    mix = filters + _window_requests(values) + _email_requests(values) + _deep_offsets(settings, broad)
+    unique = {repr(sorted(request.items())): request for request in mix}
+    return list(unique.values())
+
+
+def percentiles(times_ms: list[float]) -> dict:
+    """p50 / p95 / max of a list of latencies (nearest rank)."""
+    times = sorted(times_ms)
+    if not times:
+        return {"p50_ms": 0.0, "p95_ms": 0.0, "max_ms": 0.0}
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
+    return {"p50_ms": pick(0.5), "p95_ms": pick(0.95), "max_ms": times[-1]}
+
+
+def reader_latency(settings: Settings, mix: list[dict]) -> dict:
+    """Wall time of each request of the mix through the reader function (parse, SQL, summaries), after a warm-up pass."""
+    for request in mix:
+        query_contacts(settings, request, as_of=AS_OF)
     times = []
-    for request in requests:
+    for request in mix:
         started = time.perf_counter()
         query_contacts(settings, request, as_of=AS_OF)
         times.append((time.perf_counter() - started) * 1000)
-    times.sort()
-    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))]  # noqa: E731
-    return {"reader_queries": len(times), "reader_p50_ms": pick(0.5), "reader_p95_ms": pick(0.95), "reader_max_ms": times[-1]}
-
-
-def synthetic_reader_warehouse(settings: Settings, contacts: int = 100_000, journey_rows: int = 1_000_000, seed: int = 5) -> None:
-    """Fill contacts, contact_sessions and conversions at a given scale without running the pipeline.
-
-    Only the reader's tables are written (the reader needs nothing else), with roles that follow SPEC
-    section 7 and attribute values drawn from skewed vocabularies like real traffic.
-    """
-    import numpy as np
-    import pandas as pd
-
-    from pipeline.runs.publish import refresh_planner_statistics
-    from pipeline.warehouse.engines import create_tables, get_engine, transaction
-    from pipeline.warehouse.rows import insert_frame
-
-    rng = np.random.default_rng(seed)
-    owner = np.sort(rng.integers(0, contacts, journey_rows))
-    owner[:contacts] = np.arange(contacts)  # every contact has at least one session
-    owner.sort()
-    emails = np.array([f"contact{i:07d}@example.com" for i in range(contacts)], dtype=object)
-    start = pd.Timestamp("2025-01-01", tz="UTC")
-    stamps = start + pd.to_timedelta(rng.integers(0, 180 * 86_400, journey_rows), unit="s")
-    frame = pd.DataFrame({"email": emails[owner], "session_timestamp": stamps})
-    frame = frame.sort_values(["email", "session_timestamp"], kind="stable").reset_index(drop=True)
-    frame["session_id"] = [f"{i:032x}" for i in rng.permutation(journey_rows)]
-    rank = frame.groupby("email").cumcount().to_numpy()
-    size = frame.groupby("email")["email"].transform("size").to_numpy()
-    converting = (rng.random(journey_rows) < 0.15) | (rank == size - 1)
-    first_conv = pd.Series(np.where(converting, rank, 10**9)).groupby(frame["email"]).transform("min").to_numpy()
-    vocab = {"source": ["google.com", "direct", "facebook.com", "newsletter", "bing.com", "t.co", "linkedin.com", "chatgpt.com"],
-             "medium": ["organic", "none", "social", "email", "cpc", "referral"],
-             "campaign": ["none", "spring_sale", "summer", "brand", "retargeting"],
-             "content": ["none", "banner1", "banner2", "hero"], "term": ["none", "running shoes", "trail shoes"],
-             "landing_page": [f"https://www.acme-shoes.com/{p}" for p in ("", "pricing", "blog/a", "products/x", "sale")]}
-    for name, values in vocab.items():
-        weights = 1 / np.arange(1, len(values) + 1)
-        frame[name] = np.array(values, dtype=object)[rng.choice(len(values), journey_rows, p=weights / weights.sum())]
-    frame = frame.assign(anonymous_id=frame["email"], channel="Organic Search", is_first=rank == 0, is_converting=converting,
-                         is_assist=(rank > 0) & (rank < first_conv), is_after=rank > first_conv, is_own_device=True)
-    conv = frame[converting][["email", "session_id", "session_timestamp"]].rename(columns={"session_timestamp": "timestamp"})
-    conv = conv.assign(event_id=conv["session_id"], anonymous_id=conv["email"], conversion_page="https://www.acme-shoes.com/thanks",
-                       conversion_type=rng.choice(["hubspot_form", "html_form", "custom"], len(conv)),
-                       conversion_id=rng.choice(["f1", "f2", "f3", "f4"], len(conv)), timestamp=conv["timestamp"] + pd.Timedelta(minutes=2))
-    last = conv.groupby("email")["timestamp"].max()
-    people = pd.DataFrame({"email": emails}).assign(last_conversion_at=lambda d: d["email"].map(last))
-    people["summary"] = '{"total_sessions":1,"days_since_last_conversion":null,"user_journey":[]}'
-    engine = get_engine(settings.warehouse_url)
-    create_tables(engine)
-    with transaction(engine) as conn:
-        for table in (t.contact_sessions, t.conversions, t.contacts):
-            conn.execute(table.delete())
-        insert_frame(conn, t.contact_sessions, frame)
-        insert_frame(conn, t.conversions, conv)
-        _insert_people(conn, people)
-    refresh_planner_statistics(engine)  # as publish does, so the reader's plans are the production ones
-
-
-def _insert_people(conn, people) -> None:
-    """Contacts rows with the NOT NULL columns the reader does not read filled with placeholders."""
-    from pipeline.warehouse.rows import insert_frame
-
-    stamp = people["last_conversion_at"]
-    filler = {c.name: 0 for c in t.contacts.columns if not c.nullable and c.name not in people.columns}
-    for name in ("first_session_at", "last_session_at", "first_conversion_at", "updated_at"):
-        filler[name] = stamp
-    insert_frame(conn, t.contacts, people.assign(**{**filler, "run_id": "synthetic", "is_repeat_converter": False}))
+    return percentiles(times)

@@ -20,6 +20,7 @@ from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine, transaction
 from pipeline.warehouse.event_store import EventStore, commit_files, live_files, remove_leftovers, write_catalog
+from pipeline.warehouse.reader_counts import refresh_reader_tables
 from pipeline.warehouse.rows import IN_CHUNK, BulkRows, delete_where_in, insert_frame, read_where_in
 from pipeline.warehouse.state import current_version, utc_now
 
@@ -109,6 +110,7 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
         _delete_replaced(conn, settings, store, workspace, plan, touched)
         _close_history(conn, closing, now)
         written = bulk.insert(conn, after_each=lambda _table: fault_point(settings, "publish.after_first_copy"))
+        refresh_reader_tables(conn, touched)
         if erase is not None:
             email, visitors = erase
             erase_in_transaction(conn, email, visitors, settings, now)

@@ -21,7 +21,7 @@ import numpy as np
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from pipeline.sample import site as site
-from pipeline.sample.journeys import DAY_MS, Journeys, simulate_journeys
+from pipeline.sample.journeys import CONVERTER_SHARE, DAY_MS, Journeys, simulate_journeys
 from pipeline.sample.lines import BROKEN_KINDS, IdMaker, broken_line, simulated_lines
 from pipeline.sample.stories import STORY_DAYS, StoryEvent, story_events
 
@@ -74,8 +74,9 @@ class _Layout:
 
 def generate_landing(out: Path, *, visitors: int = 2000, days: int = 7, start: date = date(2025, 3, 1), seed: int = 42,
                      target_events: int | None = None, progress: bool = False,
-                     lines_per_file: int = LINES_PER_FILE) -> GenerateSummary:
-    """Write a sample landing folder: `visitors` over `days` load days, or exactly `target_events` lines on `start`."""
+                     lines_per_file: int = LINES_PER_FILE, converter_share: float = CONVERTER_SHARE) -> GenerateSummary:
+    """Write a sample landing folder: `visitors` over `days` load days, or exactly `target_events` lines on `start`;
+    `converter_share` of the human visitors convert."""
     out = Path(out)
     _check_arguments(out, visitors=visitors, days=days, target_events=target_events, lines_per_file=lines_per_file)
     seeds = np.random.SeedSequence(seed).spawn(5)
@@ -84,7 +85,7 @@ def generate_landing(out: Path, *, visitors: int = 2000, days: int = 7, start: d
     stories = story_events(start, ids) if target_events is None and days >= STORY_DAYS else []
     n_duplicates = max(2, target_events // 250) if target_events else None
     needed = target_events - len(BROKEN_KINDS) - n_duplicates if target_events else None
-    journeys = _simulate(seeds[1], visitors=visitors, n_days=n_days, start_ms=start_ms, needed=needed)
+    journeys = _simulate(seeds[1], visitors=visitors, n_days=n_days, start_ms=start_ms, needed=needed, converter_share=converter_share)
     load_day, arrival = _late_arrivals(_rng(seeds[2]), journeys, start_ms, n_days)
     n_duplicates = n_duplicates or max(2, round(DUPLICATE_SHARE * len(journeys)))
     duplicates = _duplicates(_rng(seeds[3]), load_day, arrival, n_days, start_ms, n_duplicates)
@@ -140,13 +141,15 @@ def _day_offset(ts_ms, start_ms: int):
     return ts_ms // DAY_MS - start_ms // DAY_MS
 
 
-def _simulate(seed: np.random.SeedSequence, *, visitors: int, n_days: int, start_ms: int, needed: int | None) -> Journeys:
+def _simulate(seed: np.random.SeedSequence, *, visitors: int, n_days: int, start_ms: int, needed: int | None,
+              converter_share: float) -> Journeys:
     """The simulated traffic: `visitors` visitors, or as many visitors as it takes to cut exactly `needed` events."""
     if needed is None:
-        return simulate_journeys(_rng(seed), visitors=visitors, window_start_ms=start_ms, window_days=n_days)
+        return simulate_journeys(_rng(seed), visitors=visitors, window_start_ms=start_ms, window_days=n_days,
+                                 converter_share=converter_share)
     # every visitor has at least one event, so `needed` visitors are always enough; the last journey is cut short
     return simulate_journeys(_rng(seed), visitors=needed, window_start_ms=start_ms, window_days=1,
-                             backlog_days=BACKLOG_DAYS, max_events=needed)
+                             backlog_days=BACKLOG_DAYS, max_events=needed, converter_share=converter_share)
 
 
 def _late_arrivals(rng: np.random.Generator, journeys: Journeys, start_ms: int, n_days: int):

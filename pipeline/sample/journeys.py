@@ -15,6 +15,7 @@ from pipeline.sample import site as site
 
 DAY_MS = 86_400_000
 VISITORS_PER_BLOCK = 50_000
+CONVERTER_SHARE = 0.10  # humans who convert at least once (the benchmark of the reader uses a third)
 REF_NONE, REF_EMPTY, REF_SOURCE, REF_INTERNAL, REF_PAYPAL = range(5)
 """Referrer kinds: no field, empty string, the session source's referrer, the previous page, the payment provider."""
 URL_PLAIN, URL_UPPER_HOST, URL_PORT, URL_FRAGMENT, URL_EXTRA_QUERY = range(5)
@@ -57,14 +58,14 @@ class Journeys:
 
 
 def simulate_journeys(rng: np.random.Generator, *, visitors: int, window_start_ms: int, window_days: int,
-                      backlog_days: int = 0, max_events: int | None = None) -> Journeys:
+                      backlog_days: int = 0, max_events: int | None = None, converter_share: float = CONVERTER_SHARE) -> Journeys:
     """Journeys of up to `visitors` visitors whose first visit falls in the window (rarely in the backlog days
     before it), simulated in blocks of visitors so memory stays flat; stops once `max_events` events exist."""
     blocks, total = [], 0
     for first in range(0, visitors, VISITORS_PER_BLOCK):
         size = min(VISITORS_PER_BLOCK, visitors - first)
         block = _simulate_block(rng.spawn(1)[0], size, window_start_ms=window_start_ms, window_days=window_days,
-                                backlog_days=backlog_days)
+                                backlog_days=backlog_days, converter_share=converter_share)
         blocks.append(block)
         total += len(block)
         if max_events is not None and total >= max_events:
@@ -74,9 +75,9 @@ def simulate_journeys(rng: np.random.Generator, *, visitors: int, window_start_m
 
 
 def _simulate_block(rng: np.random.Generator, visitors: int, *, window_start_ms: int, window_days: int,
-                    backlog_days: int) -> Journeys:
+                    backlog_days: int, converter_share: float) -> Journeys:
     """One block of visitors, numbered from 0 (visitors, sessions and contacts)."""
-    people = _visitor_profiles(rng, visitors)
+    people = _visitor_profiles(rng, visitors, converter_share)
     sessions = _session_plan(rng, people)
     events = _expand_events(rng, sessions, people)
     starts = _session_starts(rng, sessions, events, window_days=window_days, backlog_days=backlog_days)
@@ -133,7 +134,7 @@ def _choice(rng: np.random.Generator, weights, size: int) -> np.ndarray:
     return rng.choice(len(p), size=size, p=p / p.sum())
 
 
-def _visitor_profiles(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+def _visitor_profiles(rng: np.random.Generator, n: int, converter_share: float = CONVERTER_SHARE) -> dict[str, np.ndarray]:
     """Who each visitor is: bot or human, browser, clock, how often they come back, whether and how they convert."""
     bot = rng.random(n) < 0.02
     agent = np.where(bot, len(site.HUMAN_AGENTS) + rng.integers(0, len(site.BOT_AGENTS), n),
@@ -141,7 +142,7 @@ def _visitor_profiles(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]
     agent[~bot & (rng.random(n) < 0.01)] = len(site.AGENTS)  # a few trackers send no user agent
     clock = _choice(rng, [w for *_, w in site.CLOCKS], n)
     n_sessions = np.where(bot, rng.integers(1, 3, n), np.minimum(rng.geometric(0.45, n), 10))
-    converter = ~bot & (rng.random(n) < 0.10)
+    converter = ~bot & (rng.random(n) < converter_share)
     repeat = converter & (n_sessions >= 2) & (rng.random(n) < 0.35)
     shared = repeat & (rng.random(n) < 0.15)  # a family computer: a second person converts later
     second_device = converter & ~repeat & (rng.random(n) < 0.08)  # the phone of someone converting elsewhere

@@ -9,22 +9,23 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
+from functools import partial
 
+import anyio
 from fastapi import APIRouter, FastAPI, Request, Security
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pipeline.serve.attribution import attribution_report, parse_attribution_request
 from pipeline.serve.attribution_models import AttributionReport, AttributionRequest
-from pipeline.serve.auth import ApiError, authenticated_key, error_response, on_warehouse
+from pipeline.serve.auth import ApiError, CheckedKeys, authenticated_key, error_response, on_warehouse
 from pipeline.serve.limits import RateLimiter, capped_body, decode_request  # noqa: F401 - decode_request re-exported
 from pipeline.serve.models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
 from pipeline.serve.query import AS_OF_FORMAT, RequestError, parse_as_of, parse_request
-from pipeline.serve.reader import answer_query
+from pipeline.serve.reader import published_page
 from pipeline.serve.ui import install_ui
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
@@ -35,11 +36,12 @@ log = logging.getLogger("pipeline.api")
 router = APIRouter()
 
 
-def _respond(settings: Settings, body: bytes, as_of_text: str | None) -> dict:
+def _respond(settings: Settings, body: bytes, as_of_text: str | None) -> bytes:
     """Decode, validate and answer on a worker thread (a 10,000-email body is ~90 ms of CPU the event loop
-    must not wait for); errors keep their order: the body's, then `as_of`'s, then the warehouse's."""
+    must not wait for); errors keep their order: the body's, then `as_of`'s, then the warehouse's.
+    The answer is the reader's JSON, stored summaries spliced in as they are (no decoding, no re-encoding)."""
     query = parse_request(decode_request(body))
-    return answer_query(settings, query, as_of=parse_as_of(as_of_text))
+    return published_page(settings, query, as_of=parse_as_of(as_of_text)).as_json()
 
 
 ERRORS = {
@@ -75,11 +77,13 @@ CONTACTS_DOC = {
     description="50 contacts per page; pass `pagination.records_processed` as the next `offset`. "
     "With no match: `{\"message\": \"No contacts found for the given parameters.\"}` (200, not an error).",
 )
-async def contacts(request: Request, _caller: str = Security(authenticated_key)) -> JSONResponse:
+async def contacts(request: Request, _caller: str = Security(authenticated_key)) -> Response:
     """Limits first (key, rate, size), then the reader's own validation and answer, passed through as JSON."""
+    state = request.app.state
     body = await capped_body(request)
-    response = await run_in_threadpool(on_warehouse, _respond, request.app.state.settings, body, request.query_params.get("as_of"))
-    return JSONResponse(response)
+    respond = partial(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
+    answer = await anyio.to_thread.run_sync(respond, limiter=state.readers)
+    return Response(answer, media_type="application/json")
 
 
 def _report(settings: Settings, body: bytes) -> dict:
@@ -113,7 +117,8 @@ ATTRIBUTION_DOC = {
 async def attribution(request: Request, _caller: str = Security(authenticated_key)) -> JSONResponse:
     """Limits first (key, rate, size), then the report's own validation and answer, as JSON."""
     body = await capped_body(request)
-    return JSONResponse(await run_in_threadpool(on_warehouse, _report, request.app.state.settings, body))
+    report = partial(on_warehouse, _report, request.app.state.settings, body)
+    return JSONResponse(await anyio.to_thread.run_sync(report, limiter=request.app.state.readers))
 
 
 @router.get("/healthz", response_model=Health, responses={503: {"model": Unavailable, "description": "Warehouse unreachable."}},
@@ -183,14 +188,26 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings, app.state.reader = settings, reader
     app.state.limiter = RateLimiter(settings.api_rate_limit_per_minute)
+    app.state.checked_keys = CheckedKeys(settings.api_key_cache_seconds)
+    app.state.readers = anyio.CapacityLimiter(settings.api_reader_threads)  # answers on worker threads at once
     _install_error_handlers(app)
     app.include_router(router)
     install_ui(app)
     return app
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the API with uvicorn until interrupted; an address that cannot be bound is one clear error first."""
+def app_from_environment() -> FastAPI:
+    """The app of one worker process of `serve --workers N`: settings from the environment `serve` exported."""
+    return create_app(Settings())
+
+
+def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Run the API with uvicorn until interrupted; an address that cannot be bound is one clear error first.
+
+    With several workers, each is a process with its own reader engine, memo and checked keys; they get the
+    settings through the environment (`CONTACTS_*`), the warehouse URL included.
+    """
+    import os
     import socket
 
     import uvicorn
@@ -200,4 +217,8 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
         socket.create_server((host, port), family=family).close()
     except OSError as exc:
         raise ValueError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    os.environ["CONTACTS_WAREHOUSE_URL"] = settings.warehouse_url
+    uvicorn.run("pipeline.serve.api:app_from_environment", factory=True, workers=workers, host=host, port=port, log_level="info")

@@ -11,6 +11,7 @@ import pandas as pd
 from pipeline.settings import Settings
 from pipeline.transform.credits import build_credits
 from pipeline.transform.identity import journey_pairs
+from pipeline.transform.reader_index import build_contact_conversions
 from pipeline.transform.summaries import summary_texts
 
 US_PER_DAY = 86_400_000_000
@@ -129,7 +130,8 @@ def build_contact_tables(
     """
     contacts, contact_sessions = build_contacts(identities=identities, sessions=sessions, conversions=conversions)
     credits = build_credits(journey=contact_sessions, conversions=conversions, settings=settings)
-    return {"contacts": contacts, "contact_sessions": contact_sessions, "attribution_credits": credits}
+    contact_conversions = build_contact_conversions(contact_sessions=contact_sessions, conversions=conversions)
+    return {"contacts": contacts, "contact_sessions": contact_sessions, "attribution_credits": credits, "contact_conversions": contact_conversions}
 
 
 def build_contacts(

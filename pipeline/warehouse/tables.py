@@ -19,6 +19,7 @@ from sqlalchemy import (
 
 metadata = MetaData()
 ROLES = ("is_first", "is_converting", "is_assist", "is_after")
+SESSION_FILTERS = ("source", "medium", "campaign", "content", "term", "landing_page")
 
 
 def _touch_columns(prefix: str) -> list[Column]:
@@ -164,12 +165,13 @@ contact_sessions = Table(
     Column("is_own_device", Boolean, nullable=False),
     # the reader scans matching pairs in (session_timestamp, session_id, email) order and counts them:
     # one index per filter (and role) with that order behind it, plus a per-contact index for the
-    # "earlier matching pair of the same contact" probe (see the EXPLAIN notes in README)
-    Index("ix_contact_sessions_order", "session_timestamp", "session_id", "email"),
+    # "earlier matching pair of the same contact" probe (see the EXPLAIN notes in README); the order index
+    # covers every filter, so a request with several can be counted in one pass without table lookups
+    Index("ix_contact_sessions_pairs", "session_timestamp", "session_id", "email", *ROLES, *SESSION_FILTERS),
     Index("ix_contact_sessions_contact", "email", "session_timestamp", "session_id"),
     *[
         Index(f"ix_contact_sessions_{name}", name, "session_timestamp", "session_id", "email", *ROLES)
-        for name in ("source", "medium", "campaign", "content", "term", "landing_page")
+        for name in SESSION_FILTERS
     ],
     *[Index(f"ix_contact_sessions_{role}", role, "session_timestamp", "session_id", "email") for role in ROLES],
 )
@@ -194,6 +196,72 @@ attribution_credits = Table(
     *[Column(model, Float, nullable=False) for model in RULE_MODELS],  # SPEC section 14; pipeline/transform/credits.py
     Index("ix_attribution_credits_contact", "email"),  # publish replaces a contact's rows
     Index("ix_attribution_credits_window", "conversion_timestamp"),  # reports over a window of conversions
+)
+
+CONVERSION_FILTERS = {  # conversion column → its flag "the pair's first conversion with this value"
+    "conversion_type": "first_in_pair_by_type", "conversion_id": "first_in_pair_by_id", "conversion_page": "first_in_pair_by_page",
+}
+
+contact_conversions = Table(
+    "contact_conversions",
+    metadata,
+    Column("email", Text, primary_key=True),
+    Column("event_id", Text, primary_key=True),
+    Column("session_id", String(32), nullable=False),
+    Column("session_timestamp", DateTime, nullable=False),
+    *[Column(role, Boolean, nullable=False) for role in ROLES],
+    *[c._copy() for c in _attribution_columns() if c.name in SESSION_FILTERS],
+    Column("conversion_timestamp", DateTime, nullable=False),
+    Column("conversion_type", Text),
+    Column("conversion_id", Text),
+    Column("conversion_page", Text, nullable=False),
+    *[Column(flag, Boolean, nullable=False) for flag in CONVERSION_FILTERS.values()],
+    # conversion filters walk one of these in pair order, covering the flags, roles, the conversion time and
+    # the session filters;
+    # the per-contact index serves the "earlier matching pair of the same contact" probe
+    *[
+        Index(f"ix_contact_conversions_{name}", name, "session_timestamp", "session_id", "email", flag, *ROLES,
+              "conversion_timestamp", *SESSION_FILTERS)
+        for name, flag in CONVERSION_FILTERS.items()
+    ],
+    Index("ix_contact_conversions_contact", "email", "session_timestamp", "session_id"),
+)
+
+# Matching (contact, session) pairs per UTC day of the session, touch scope and single filter (a session attribute
+# or a conversion column), kept by publish (warehouse.reader_counts): total_records and deep offsets without a count.
+reader_pair_counts = Table(
+    "reader_pair_counts",
+    metadata,
+    Column("dim", String(16), primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("scope", String(16), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("pairs", Integer, nullable=False),
+)
+
+# What reader_pair_counts holds: the pairs as they were counted, so publish can take out a contact's old pairs.
+reader_counted_pairs = Table(
+    "reader_counted_pairs",
+    metadata,
+    Column("email", Text, primary_key=True),
+    Column("session_id", String(32), primary_key=True),
+    Column("day", Date, nullable=False),
+    *[Column(role, Boolean, nullable=False) for role in ROLES],
+    *[c._copy() for c in _attribution_columns() if c.name in SESSION_FILTERS],
+)
+
+# The same for the contacts' conversions: what the conversion columns' counts hold.
+reader_counted_conversions = Table(
+    "reader_counted_conversions",
+    metadata,
+    Column("email", Text, primary_key=True),
+    Column("event_id", Text, primary_key=True),
+    Column("day", Date, nullable=False),
+    *[Column(role, Boolean, nullable=False) for role in ROLES],
+    Column("conversion_type", Text),
+    Column("conversion_id", Text),
+    Column("conversion_page", Text, nullable=False),
+    *[Column(flag, Boolean, nullable=False) for flag in CONVERSION_FILTERS.values()],
 )
 
 contacts = Table(
@@ -312,9 +380,12 @@ api_keys = Table(
     Column("revoked_at", DateTime),
 )
 
-PUBLISHED_TABLES = (events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts, attribution_credits)
+PUBLISHED_TABLES = (
+    events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts, attribution_credits,
+    contact_conversions, reader_pair_counts, reader_counted_pairs, reader_counted_conversions,
+)
 # Tables keyed by contact (email): a run rebuilds every row of each contact it touches, and publish replaces them.
-CONTACT_TABLES = (contacts, contact_sessions, attribution_credits)
+CONTACT_TABLES = (contacts, contact_sessions, attribution_credits, contact_conversions)
 # Published tables a downstream job may be scheduled on: the DAG's publish task updates one Airflow Asset per
 # table (`contact_snapshots.<name>`), so a BI extract or CRM sync runs when they change.
-ASSET_TABLES = tuple(table.name for table in (*PUBLISHED_TABLES, contacts_history))
+ASSET_TABLES = tuple(table.name for table in (events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts, attribution_credits, contacts_history))

@@ -409,3 +409,24 @@ def test_refuses_a_folder_that_already_holds_partitions(tmp_path):
     generate_landing(tmp_path, visitors=20, days=1)
     with pytest.raises(FileExistsError):
         generate_landing(tmp_path, visitors=20, days=1)
+
+
+@pytest.mark.parametrize("share", [0.0, 0.10, 0.34])
+def test_converting_share_is_the_share_of_human_visitors_who_convert(share):
+    import numpy as np
+
+    from pipeline.sample.journeys import simulate_journeys
+
+    journeys = simulate_journeys(np.random.default_rng(5), visitors=20_000, window_start_ms=0, window_days=7, converter_share=share)
+    converted = np.unique(journeys.visitor[journeys.is_conversion]).size / 20_000
+    # a little less than the share: 2% of visitors are bots, and a conversion planned after the window's end
+    # has not arrived yet
+    assert 0.88 * share <= converted <= 0.98 * share
+
+
+def test_cli_refuses_a_converting_share_outside_0_to_1(tmp_path):
+    from pipeline.cli import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["generate", "--out", str(tmp_path / "x"), "--converting-share", "1.5"])
+    assert exited.value.code == 2

@@ -24,7 +24,8 @@ from jsonschema import Draft202012Validator
 from sqlalchemy import text
 
 from pipeline.serve.api import create_app
-from pipeline.serve.keys import create_key, list_keys, revoke_key
+from pipeline.serve.auth import CheckedKeys
+from pipeline.serve.keys import KeyInfo, create_key, list_keys, revoke_key
 from pipeline.serve.limits import RateLimiter
 from pipeline.serve.models import ContactsRequest
 from pipeline.serve.reader import NO_MATCH, query_contacts
@@ -282,6 +283,40 @@ def test_rate_limit_is_429_with_retry_after(published, good):
         response = ask(limited, {}, good)
         assert_error(response, 429)
         assert 1 <= int(response.headers["retry-after"]) <= 20
+
+
+def test_a_checked_key_is_trusted_for_the_cache_time_only():
+    now = [0.0]
+    checked = CheckedKeys(10, clock=lambda: now[0])
+    info = KeyInfo("crm", datetime(2025, 7, 1), None, None)
+    assert checked.get("csk_a") is None
+    checked.put("csk_a", info)
+    assert checked.get("csk_a") == info and checked.get("csk_b") is None
+    checked.used("csk_a", datetime(2025, 7, 2))
+    assert checked.get("csk_a").last_used_at == datetime(2025, 7, 2)  # the next requests do not write it again
+    now[0] += 9.9
+    assert checked.get("csk_a") is not None
+    now[0] += 0.2
+    assert checked.get("csk_a") is None  # checked against the warehouse again
+    never = CheckedKeys(0, clock=lambda: now[0])
+    never.put("csk_a", info)
+    assert never.get("csk_a") is None
+
+
+def test_a_revoked_key_stops_working_once_its_check_expires(published):
+    settings = published[0]
+    key = create_key(settings, f"short-lived-{time.monotonic_ns()}")
+    name = [k.name for k in list_keys(settings) if k.name.startswith("short-lived")][-1]
+    cached = settings.model_copy(update={"api_key_cache_seconds": 3600})
+    with TestClient(create_app(cached)) as trusting, TestClient(create_app(settings.model_copy(update={"api_key_cache_seconds": 0}))) as strict:
+        assert ask(trusting, {}, {"Authentication": key}).status_code == 200
+        assert ask(strict, {}, {"Authentication": key}).status_code == 200
+        revoke_key(settings, name)
+        assert ask(trusting, {}, {"Authentication": key}).status_code == 200  # within the hour this process trusts it
+        assert_error(ask(strict, {}, {"Authentication": key}), 401)
+        trusting.app.state.checked_keys.seconds = 0
+        trusting.app.state.checked_keys.live.clear()  # what expiry does
+        assert_error(ask(trusting, {}, {"Authentication": key}), 401)
 
 
 def test_token_bucket_refills_evenly_per_key():

@@ -309,6 +309,58 @@ def test_paging_on_fixed_queries(sqlite_sample, page_size):
     check_paging(sqlite_sample, {"start_date": day.text, "end_date": day.text}, day, day, 3)
 
 
+def expected_page(sample: Sample, request: dict, offset: int, page_size: int) -> tuple[list[str], dict] | None:
+    """The page at any offset, from the reference: contacts whose first matching pair is at or after it."""
+    expected, first_position, total = expected_answer(sample, request, None, None)
+    if total == 0:
+        return None
+    later = [email for email in expected if first_position[email] >= offset]
+    shown = later[:page_size]
+    processed = first_position[shown[-1]] + 1 if len(shown) == page_size else max(offset, total)
+    return shown, {"records_processed": processed, "total_records": total, "has_more": len(later) > page_size}
+
+
+OFFSET_QUERIES = [
+    {}, {"touch_scope": "after"}, {"medium": "cpc"}, {"source": "direct", "touch_scope": "first"}, {"meta_type": "hubspot_form"},
+    {"meta_type": "hubspot_form", "touch_scope": "after"}, {"source": "direct", "medium": "none"}, {"medium": "organic", "meta_type": "custom"},
+]
+
+
+def check_offsets(sample: Sample, every: int = 1) -> None:
+    """Each query of OFFSET_QUERIES at every `every`-th offset, answered without what earlier pages taught (no memo)."""
+    from pipeline.serve.memo import VersionMemo
+
+    with mock.patch.object(reader, "PAGE_SIZE", 3), mock.patch.object(reader, "memo_for", lambda url: VersionMemo()):
+        for request in OFFSET_QUERIES:
+            total = expected_answer(sample, request, None, None)[2]
+            for offset in sorted({*range(0, total + 2, every), max(total - 1, 0), total + 5}):
+                response = reader.query_contacts(sample.settings, {**request, "offset": offset}, as_of=AS_OF)
+                wanted = expected_page(sample, request, offset, 3)
+                if wanted is None:
+                    assert response == reader.NO_MATCH
+                    continue
+                assert ([c["email"] for c in response["contacts"]], response["pagination"]) == wanted, (request, offset)
+
+
+def test_any_offset_answers_as_paging_there_would(sqlite_sample):
+    """Offsets nobody paged to before: found through the day counts, or by skipping pairs, alike."""
+    check_offsets(sqlite_sample)
+
+
+def test_json_answer_is_the_dict_answer_encoded(sqlite_sample):
+    """The API's answer splices the stored summaries; byte for byte what encoding the reader's dict gives."""
+    from pipeline.serve.query import parse_request
+
+    for request in ({}, {"touch_scope": "converting"}, {"emails": sorted(sqlite_sample.pairs["email"].unique())[:50]}):
+        offset = 0
+        while True:
+            page = reader.published_page(sqlite_sample.settings, parse_request({**request, "offset": offset}), as_of=AS_OF)
+            assert page.as_json() == json.dumps(page.as_dict(), ensure_ascii=False, separators=(",", ":")).encode()
+            if page.pagination is None or not page.pagination["has_more"]:
+                break
+            offset = page.pagination["records_processed"]
+
+
 def test_paging_on_postgresql(landing, tmp_path_factory, sqlite_sample):
     """One PostgreSQL example: the same data, the same answers."""
     folder, days = landing
@@ -326,3 +378,4 @@ def test_paging_on_postgresql(landing, tmp_path_factory, sqlite_sample):
                 assert reader.query_contacts(settings, windowed, as_of=AS_OF) == reader.query_contacts(
                     sqlite_sample.settings, windowed, as_of=AS_OF
                 )
+        check_offsets(sample, every=3)
