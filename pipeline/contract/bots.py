@@ -43,6 +43,15 @@ def _match_any(user_agents: pa.Array) -> np.ndarray:
     return matched
 
 
+def bot_flags(user_agents: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """True where the user agent matches a bot pattern (NULL or blank: not a bot); each distinct user agent once."""
+    encoded = pc.dictionary_encode(user_agents.combine_chunks() if isinstance(user_agents, pa.ChunkedArray) else user_agents)
+    values = encoded.dictionary.cast(pa.string())
+    blank = pc.equal(pc.utf8_trim_whitespace(values), "").fill_null(True).to_numpy(zero_copy_only=False)
+    matched = _match_any(values) & ~blank if len(values) else np.zeros(0, dtype=bool)
+    return pc.fill_null(pc.take(pa.array(matched), encoded.indices), False)
+
+
 def is_bot(user_agents: pd.Series) -> pd.Series:
     """True where the user agent matches a bot pattern; NA or blank user agents are not bots. Each distinct UA once."""
     codes, uniques = pd.factorize(user_agents)

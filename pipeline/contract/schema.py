@@ -1,9 +1,10 @@
-"""The raw event contract: `schemas/raw_event.schema.json` compiled into vectorised checks.
+"""The raw event contract: `schemas/raw_event.schema.json` compiled into SQL checks that DuckDB runs over a chunk of lines.
 
-The JSON Schema is the one source of the rules. Lines are parsed once by DuckDB (its JSON functions run
-over the whole column), then each schema keyword becomes a pandas mask; the first failing check of a line
-names its quarantine reason. `tests/contract/test_staging.py` has a case per reason; `tests/sample/test_generate.py` checks
-generated events against the schema with a JSON Schema validator.
+The JSON Schema is the one source of the rules. Each line's fields are extracted by DuckDB's JSON functions with
+their JSON types, each schema keyword becomes a SQL condition, and one CASE names a line's first failing check: its
+quarantine reason (NULL: a valid event). Timestamps in the everyday ISO 8601 form are cast by DuckDB; any other form
+goes through pandas' ISO 8601 parser (`parse_timestamps`), which defines what is accepted. `tests/contract/test_staging.py`
+has a case per reason; `tests/sample/test_generate.py` checks generated events against the schema with a JSON Schema validator.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from datetime import date, timedelta
 from functools import lru_cache
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from pipeline.settings import SCHEMAS_DIR
 
@@ -58,73 +59,112 @@ def load_contract() -> Contract:
     )
 
 
-def parse_lines(lines: pa.Table, contract: Contract) -> pd.DataFrame:
-    """Parse the `raw` column: per field its text value and its JSON type (NA when the key is missing)."""
-    raw = lines["raw"]
+STAMP_FAST = (  # the everyday form, which DuckDB's cast reads exactly as pandas does (tests compare them case by case)
+    r"^\d{4}-\d{2}-\d{2}T(?:[01]\d|2[0-3]):[0-5]\d(?::[0-5]\d(?:\.\d{1,6})?)?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$"
+)
+
+
+def _literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _names(allowed: str | list[str]) -> str:
+    """The DuckDB json_type() names a JSON Schema type (or list of types) allows, as a SQL list."""
+    names = sorted(set().union(*(JSON_TYPES[t] for t in ([allowed] if isinstance(allowed, str) else allowed))))
+    return ", ".join(map(_literal, names))
+
+
+def _column(name: str, suffix: str = "") -> str:
+    return '"' + name + suffix + '"'
+
+
+def parse_sql(contract: Contract) -> str:
+    """SELECT over `lines` (source_file, line_number, raw): per field its text and JSON type, and for the timestamp
+    field its value where DuckDB reads it (`…__fast`) and whether pandas must read it instead (`…__slow`)."""
     paths = ", ".join("'$." + json.dumps(name) + "'" for name in contract.fields)
-    selects = ["types IS NOT NULL AS is_json", "types[1] AS root_type"]
-    for position, name in enumerate(contract.fields, start=1):
-        selects += [f'types[{position + 1}] AS "{name}__type"', f'texts[{position}] AS "{name}"']
-    sql = (  # two parses of each line: its types (the root's first) and its texts; TRY makes invalid JSON a NULL
-        f"WITH q AS (SELECT try(json_type(raw, ['$', {paths}])) AS types, try(json_extract_string(raw, [{paths}])) AS texts FROM t) "
-        f"SELECT {', '.join(selects)} FROM q"
+    fields = [f"types[{i + 2}] AS {_column(n, '__type')}, texts[{i + 1}] AS {_column(n)}" for i, n in enumerate(contract.fields)]
+    stamp, kind = _column(contract.timestamp_field), _column(contract.timestamp_field, "__type")
+    return (  # two parses of each line: its types (the root's first) and its texts; TRY makes invalid JSON a NULL
+        f"WITH p AS (SELECT source_file, line_number, raw, try(json_type(raw, ['$', {paths}])) AS types, "
+        f"try(json_extract_string(raw, [{paths}])) AS texts FROM lines), "
+        f"q AS (SELECT source_file, line_number, raw, types IS NOT NULL AS is_json, types[1] AS root_type, {', '.join(fields)} FROM p), "
+        f"r AS (SELECT *, {kind} = 'VARCHAR' AND regexp_full_match({stamp}, {_literal(STAMP_FAST)}) AS fast FROM q) "
+        f"SELECT * EXCLUDE (fast), CASE WHEN fast THEN try_cast({stamp} AS TIMESTAMPTZ) END AS {_column(contract.timestamp_field, '__fast')}, "
+        f"coalesce({kind} = 'VARCHAR' AND NOT fast, false) AS {_column(contract.timestamp_field, '__slow')} FROM r"
     )
-    with duckdb.connect() as con:
-        con.register("t", pa.table({"raw": raw}))
-        parsed = con.sql(sql).arrow().read_all().to_pandas()
-    for name in contract.fields:
-        if contract.schema["properties"][name].get("format") == "date-time":
-            parsed[f"{name}__utc"] = parse_timestamps(parsed[name])
-    return parsed
 
 
-def _matches(values: pd.Series, pattern: str) -> pd.Series:
-    """Regex search over a whole column in Arrow's RE2 engine (missing values do not match)."""
-    found = pc.match_substring_regex(pa.array(values, from_pandas=True), pattern)
-    return pd.Series(found.fill_null(False).to_numpy(zero_copy_only=False), index=values.index)
-
-
-def _type_ok(types: pd.Series, allowed: str | list[str]) -> pd.Series:
-    names = set().union(*(JSON_TYPES[t] for t in ([allowed] if isinstance(allowed, str) else allowed)))
-    return types.isin(names) | types.isna()
-
-
-def _keyword_failures(parsed: pd.DataFrame, name: str, rule: dict) -> list[tuple[pd.Series, str]]:
-    """(failing mask, reason) per keyword of one property, in checking order; absent keys never fail."""
-    types, values = parsed[f"{name}__type"], parsed[name]
-    is_str = types == "VARCHAR"
+def _keyword_failures(name: str, rule: dict) -> list[tuple[str, str]]:
+    """(SQL condition, reason) per keyword of one property, in checking order; absent keys never fail."""
+    kind, value, is_str = _column(name, "__type"), _column(name), f"{_column(name, '__type')} = 'VARCHAR'"
     checks = []
     if "type" in rule:
         expected = rule["type"] if isinstance(rule["type"], str) else " or ".join(rule["type"])
-        checks.append((~_type_ok(types, rule["type"]), f"{name} must be a {expected}"))
+        checks.append((f"NOT ({kind} IN ({_names(rule['type'])}) OR {kind} IS NULL)", f"{name} must be a {expected}"))
     if "enum" in rule or "const" in rule:
-        allowed = rule.get("enum", [rule.get("const")])
-        checks.append((types.notna() & ~(is_str & values.isin(allowed)), rule.get("x-reason", f"invalid {name}")))
+        allowed = ", ".join(map(_literal, rule.get("enum", [rule.get("const")])))
+        checks.append((f"{kind} IS NOT NULL AND NOT coalesce({is_str} AND {value} IN ({allowed}), false)", rule.get("x-reason", f"invalid {name}")))
     if "minLength" in rule:
-        checks.append((is_str & (values.str.len() < rule["minLength"]), f"{name} is empty"))
+        checks.append((f"{is_str} AND length({value}) < {int(rule['minLength'])}", f"{name} is empty"))
     if rule.get("format") == "date-time":
-        checks.append((is_str & parsed[f"{name}__utc"].isna(), f"unparseable {name}"))
+        checks.append((f"{is_str} AND {_column(name, '__utc')} IS NULL", f"unparseable {name}"))
     if "pattern" in rule:
-        checks.append((is_str & ~_matches(values, rule["pattern"]), rule.get("x-reason", f"{name} does not match its pattern")))
+        checks.append((f"{is_str} AND NOT regexp_matches({value}, {_literal(rule['pattern'])})", rule.get("x-reason", f"{name} does not match its pattern")))
     return checks
 
 
-def _conditional_failures(parsed: pd.DataFrame, contract: Contract) -> list[tuple[pd.Series, str]]:
+def _conditional_failures(contract: Contract) -> list[tuple[str, str]]:
     """The schema's allOf/if/then rules (a conversion needs a valid email)."""
     checks = []
     for clause in contract.schema.get("allOf", []):
-        applies = pd.Series(True, index=parsed.index)
-        for name, rule in clause["if"].get("properties", {}).items():
-            applies &= parsed[name].isin(rule.get("enum", [rule.get("const")])).fillna(False).astype(bool)
+        applies = " AND ".join(
+            f"coalesce({_column(name)} IN ({', '.join(map(_literal, rule.get('enum', [rule.get('const')])))}), false)"
+            for name, rule in clause["if"].get("properties", {}).items()
+        ) or "true"
         then = clause["then"]
         for name, rule in then.get("properties", {}).items():
             reason = rule.get("x-reason", f"invalid {name}")
             if name in then.get("required", []):
-                missing = parsed[f"{name}__type"].isna() | (parsed[f"{name}__type"] == "NULL")
-                checks.append((applies & missing, reason))
-            for mask, _ in _keyword_failures(parsed, name, rule):
-                checks.append((applies & mask, reason))
+                checks.append((f"{applies} AND ({_column(name, '__type')} IS NULL OR {_column(name, '__type')} = 'NULL')", reason))
+            for condition, _ in _keyword_failures(name, rule):
+                checks.append((f"{applies} AND {condition}", reason))
     return checks
+
+
+def reason_sql(contract: Contract, load_date: date) -> str:
+    """The first contract breach of each parsed line (`parsed`, with `…__utc` for the timestamp) as SQL: NULL where
+    the line is a valid event."""
+    checks = [("NOT is_json", "invalid JSON"), ("root_type IS DISTINCT FROM 'OBJECT'", contract.schema.get("x-reason", "not a JSON object"))]
+    checks += [(f"{_column(n, '__type')} IS NULL OR {_column(n, '__type')} = 'NULL'", f"missing required field {n}") for n in contract.required]
+    for name in contract.fields:
+        checks += _keyword_failures(name, contract.schema["properties"][name])
+    checks += _conditional_failures(contract)
+    stamp = contract.timestamp_field
+    latest = (load_date + timedelta(days=contract.max_days_after_load_day + 1)).isoformat()
+    checks.append((f"{_column(stamp, '__utc')} >= TIMESTAMPTZ '{latest} 00:00:00+00'", f"{stamp} later than the end of the day after its load day"))
+    return "CASE " + " ".join(f"WHEN {condition} THEN {_literal(reason)}" for condition, reason in checks) + " END"
+
+
+def check_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, load_date: date, contract: Contract | None = None) -> pa.Table:
+    """Every line of a chunk, parsed and checked: its fields (text), `timestamp` as UTC, and `reason` (NULL: valid)."""
+    contract = contract or load_contract()
+    stamp = contract.timestamp_field
+    con.register("lines", lines)
+    parsed = con.sql(parse_sql(contract)).arrow().read_all()
+    con.unregister("lines")
+    utc = parsed[f"{stamp}__fast"]
+    slow = parsed[f"{stamp}__slow"].to_numpy(zero_copy_only=False)
+    if slow.any():  # unusual forms: pandas' ISO 8601 parser decides
+        rows = np.flatnonzero(slow)
+        texts = parsed[stamp].take(pa.array(rows)).to_pandas().astype("str")
+        values = utc.combine_chunks().to_pandas()
+        values.iloc[rows] = parse_timestamps(texts).to_numpy()
+        utc = pa.array(values, type=pa.timestamp("us", tz="UTC"))
+    parsed = parsed.append_column(f"{stamp}__utc", utc)
+    con.register("parsed", parsed)
+    reasons = con.sql(f"SELECT {reason_sql(contract, load_date)} AS reason FROM parsed").arrow().read_all()["reason"]
+    con.unregister("parsed")
+    return parsed.append_column("reason", reasons)
 
 
 def parse_timestamps(values: pd.Series) -> pd.Series:
@@ -137,30 +177,3 @@ def parse_timestamps(values: pd.Series) -> pd.Series:
     cleaned = cleaned.str.replace(r"(\.\d{6})\d+", r"\1", regex=True)
     stamps = pd.to_datetime(cleaned, format="ISO8601", utc=True, errors="coerce")
     return stamps.astype("datetime64[us, UTC]")
-
-
-def quarantine_reasons(parsed: pd.DataFrame, load_date: date, contract: Contract | None = None) -> pd.Series:
-    """The first contract breach of each parsed line (NA where the line is a valid event)."""
-    contract = contract or load_contract()
-    reason = pd.Series(pd.NA, index=parsed.index, dtype="str")
-
-    def flag(mask: pd.Series, text: str) -> None:
-        mask = mask.fillna(False).astype(bool) & reason.isna()
-        reason[mask] = text
-
-    flag(~parsed["is_json"].fillna(False).astype(bool), "invalid JSON")
-    flag(parsed["root_type"] != "OBJECT", contract.schema.get("x-reason", "not a JSON object"))
-    for name in contract.required:
-        types = parsed[f"{name}__type"]
-        flag(types.isna() | (types == "NULL"), f"missing required field {name}")
-    for name in contract.fields:
-        for mask, text in _keyword_failures(parsed, name, contract.schema["properties"][name]):
-            flag(mask, text)
-    for mask, text in _conditional_failures(parsed, contract):
-        flag(mask, text)
-    stamp = contract.timestamp_field
-    stamps = parsed[f"{stamp}__utc"]
-    latest = pd.Timestamp(load_date + timedelta(days=contract.max_days_after_load_day + 1), tz="UTC")
-    flag(stamps >= latest, f"{stamp} later than the end of the day after its load day")
-    return reason
-

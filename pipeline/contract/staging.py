@@ -9,12 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from pipeline.contract.bots import is_bot
+from pipeline.contract.bots import bot_flags
 from pipeline.contract.landing import LINE_COLUMNS
-from pipeline.contract.schema import load_contract, parse_lines, quarantine_reasons
+from pipeline.contract.schema import check_lines, load_contract
 
 EVENT_COLUMNS = [
     "event_id",
@@ -42,36 +44,48 @@ class StagedLines:
     duplicates: int  # valid lines whose event_id repeats an earlier line of this partition
 
 
-def normalise_events(parsed: pd.DataFrame) -> pd.DataFrame:
-    """Valid parsed lines → events: UTC timestamps, emails trimmed and lower-cased."""
-    events = pd.DataFrame({name: parsed[name] for name in EVENT_COLUMNS})
-    events["timestamp"] = parsed["timestamp__utc"]
-    events["email"] = events["email"].str.strip().str.lower()
-    return events
+def _normalised_email(texts: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Emails as staged: trimmed (Unicode white space) and lower-cased."""
+    return pc.utf8_lower(pc.utf8_trim_whitespace(texts))
+
+
+def _text_of(checked: pa.Table, name: str) -> pa.ChunkedArray:
+    """A field's text where it is a JSON string, NULL otherwise."""
+    return pc.if_else(pc.equal(checked[f"{name}__type"], "VARCHAR"), checked[name], pa.scalar(None, pa.string()))
+
+
+def staged_chunk(con: duckdb.DuckDBPyConnection, lines: pa.Table, load_date: date) -> tuple[pa.Table, pa.Table]:
+    """(valid events, quarantine rows) of one chunk of lines, in Arrow: the events normalised (UTC timestamps, emails
+    trimmed and lower-cased) with their origin and is_bot; every other line with its reason."""
+    contract = load_contract()
+    checked = check_lines(con, lines, load_date, contract)
+    bad = pc.is_valid(checked["reason"])
+    rejected = checked.filter(bad)
+    day = pa.array([load_date] * rejected.num_rows, type=pa.date32())
+    quarantine = pa.table({
+        "source_file": rejected["source_file"], "line_number": rejected["line_number"], "raw": rejected["raw"], "load_date": day,
+        "reason": rejected["reason"], "event_id": _text_of(rejected, "event_id"), "email": _normalised_email(_text_of(rejected, "email")),
+    })  # fmt: skip
+    valid = checked.filter(pc.invert(bad))
+    columns = {name: valid[name] for name in EVENT_COLUMNS}
+    columns["timestamp"] = valid[f"{contract.timestamp_field}__utc"]
+    columns["email"] = _normalised_email(valid["email"])
+    events = pa.table({
+        **columns, "source_file": valid["source_file"], "line_number": valid["line_number"],
+        "load_date": pa.array([load_date] * valid.num_rows, type=pa.date32()), "is_bot": bot_flags(valid["user_agent"]),
+    })  # fmt: skip
+    return events, quarantine
 
 
 def stage_lines(lines: pa.Table | pd.DataFrame, load_date: date) -> StagedLines:
-    """Check, normalise and deduplicate one partition's lines (pure: no I/O)."""
+    """Check, normalise and deduplicate one partition's lines (pure: no I/O), as frames."""
     if isinstance(lines, pd.DataFrame):
         lines = pa.Table.from_pandas(lines[LINE_COLUMNS].reset_index(drop=True), preserve_index=False)
-    contract = load_contract()
-    parsed = parse_lines(lines, contract)
-    reasons = quarantine_reasons(parsed, load_date, contract)
-    bad = reasons.notna().to_numpy()
-    quarantine = lines.filter(pa.array(bad)).to_pandas().assign(
-        load_date=load_date,
-        reason=reasons[bad].to_numpy(),
-        event_id=parsed.loc[bad, "event_id"].where(parsed.loc[bad, "event_id__type"] == "VARCHAR").to_numpy(),
-        email=parsed.loc[bad, "email"].where(parsed.loc[bad, "email__type"] == "VARCHAR").str.strip().str.lower().to_numpy(),
-    )
-    valid = parsed[[*EVENT_COLUMNS, "timestamp__utc"]]
-    events = normalise_events(valid[~bad] if bad.any() else valid)
-    origin = lines.select(["source_file", "line_number"]).filter(pa.array(~bad)).to_pandas()
-    events["source_file"] = origin["source_file"].to_numpy()
-    events["line_number"] = origin["line_number"].to_numpy()
-    events["load_date"] = load_date
+    with duckdb.connect() as con:
+        con.execute("SET TimeZone = 'UTC'")
+        events, quarantine = staged_chunk(con, lines, load_date)
+    events = events.to_pandas()
     first = ~events["event_id"].duplicated(keep="first")
     if not first.all():
         events = events[first.to_numpy()].reset_index(drop=True)
-    events["is_bot"] = is_bot(events["user_agent"]).to_numpy(dtype=bool)
-    return StagedLines(events=events, quarantine=quarantine.reset_index(drop=True), duplicates=int((~first).sum()))
+    return StagedLines(events=events, quarantine=quarantine.to_pandas(), duplicates=int((~first).sum()))

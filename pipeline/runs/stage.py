@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from pipeline.contract.landing import LandingFile, partition_files
-from pipeline.contract.staging import EVENT_COLUMNS, stage_lines
+from pipeline.contract.staging import EVENT_COLUMNS, staged_chunk
 from pipeline.runs import lock
 from pipeline.runs.faults import fault_point
 from pipeline.runs.scratch import scratch_duckdb
@@ -31,29 +31,32 @@ KEYS = f", {KEY_SQL.format('event_id')} AS event_key, {KEY_SQL.format('anonymous
 QUARANTINE_COLUMNS = ["load_date", "source_file", "line_number", "raw", "reason", "event_id", "email"]
 
 
-def _load_lines(con, settings: Settings, plan: RunPlan, hashes: set[str]) -> tuple[int, list[dict], int]:
+def _load_lines(con, settings: Settings, plan: RunPlan, hashes: set[str]) -> tuple[int, list[dict]]:
     """Read and check every landing file of the plan into the tables `staged` and `quarantine` (one chunk in memory).
 
-    Returns (non-blank lines read, manifest entries, duplicates found inside a chunk).
+    Returns (non-blank lines read, manifest entries).
     """
-    read, manifest, duplicates = 0, [], 0
+    read, manifest = 0, []
     for day in plan.days:
         for path in partition_files(settings.landing, day):
             file = LandingFile(path, settings.landing)
             for chunk in file.chunks(settings.stage_chunk_bytes):
-                staged = stage_lines(chunk, day)
-                events = staged.events.assign(erased=erased_mask(staged.events, hashes, settings))
+                events, quarantine = staged_chunk(con, chunk, day)
+                if hashes:  # erased contacts (rare): their events are flagged, quarantine text naming them redacted
+                    frame = events.select(["email", "anonymous_id"]).to_pandas()
+                    events = events.append_column("erased", pa.array(erased_mask(frame, hashes, settings)))
+                    quarantine = pa.Table.from_pandas(redact_quarantine(quarantine.to_pandas(), hashes, settings), preserve_index=False)
                 _append(con, "staged", events, KEYS)
+                _append(con, "quarantine", quarantine)
                 fault_point(settings, "stage.after_first_chunk")
-                _append(con, "quarantine", redact_quarantine(staged.quarantine, hashes, settings)[QUARANTINE_COLUMNS])
-                read, duplicates = read + chunk.num_rows, duplicates + staged.duplicates
+                read += chunk.num_rows
             manifest.append(dict(file.manifest_entry(), load_date=day))
-    return read, manifest, duplicates
+    return read, manifest
 
 
-def _append(con, table: str, frame: pd.DataFrame, extra: str = "") -> None:
-    """Insert a frame into a scratch table by column name (DuckDB casts to the table's types), through Arrow."""
-    con.register("incoming", pa.Table.from_pandas(frame, preserve_index=False))
+def _append(con, table: str, rows: pa.Table, extra: str = "") -> None:
+    """Insert Arrow rows into a scratch table by column name (DuckDB casts to the table's types)."""
+    con.register("incoming", rows)
     con.execute(f"INSERT INTO {table} BY NAME SELECT *{extra} FROM incoming")
     con.unregister("incoming")
 
@@ -63,7 +66,7 @@ def _create_tables(con) -> None:
     text = ", ".join(f"{c} VARCHAR" for c in EVENT_COLUMNS if c != "timestamp")
     con.execute(
         f"CREATE TABLE staged ({text}, timestamp TIMESTAMPTZ, source_file VARCHAR, line_number BIGINT, load_date DATE, "
-        "is_bot BOOLEAN, erased BOOLEAN, event_key BIGINT, visitor_key BIGINT)"
+        "is_bot BOOLEAN, erased BOOLEAN DEFAULT false, event_key BIGINT, visitor_key BIGINT)"
     )
     con.execute("CREATE TABLE quarantine (load_date DATE, source_file VARCHAR, line_number BIGINT, raw VARCHAR, reason VARCHAR, event_id VARCHAR, email VARCHAR)")
 
@@ -184,8 +187,8 @@ def _stage(settings: Settings, workspace: Workspace, plan: RunPlan) -> None:
     replaced, history = live.loc[mine, "path"].tolist(), live.loc[~mine, "path"].tolist()
     with scratch_duckdb(settings, workspace) as con:
         _create_tables(con)
-        read, manifest, duplicates = _load_lines(con, settings, plan, hashes)
-        duplicates += _first_copies(con)
+        read, manifest = _load_lines(con, settings, plan, hashes)
+        duplicates = _first_copies(con)
         _move_erased(con)
         late, beaten = _against_history(con, store, history)
         rewrites, rewritten = store.rewrite_without(beaten, dict(zip(live["path"], live["load_date"])), plan.run_id)
