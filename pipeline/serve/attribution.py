@@ -8,23 +8,20 @@ depend on the database's summation order; rounding to 2 decimals happens only in
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from jsonschema import Draft202012Validator
 from sqlalchemy import Connection, and_, exists, make_url, select
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from pipeline.serve.markov import markov_credits
-from pipeline.serve.query import CONVERSION_FILTERS, RequestError, _unstorable_field, parse_bound
+from pipeline.serve.query import CONVERSION_FILTERS, checked_fields, date_bounds, request_validator, window_conditions
 from pipeline.serve.reader import snapshot
-from pipeline.settings import SCHEMAS_DIR, Settings
+from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import WarehouseError, read_only_engine
 
@@ -44,44 +41,16 @@ class AttributionQuery:
     conversion_filters: dict = field(default_factory=dict)  # conversions column → value
 
 
-@lru_cache(maxsize=1)
-def request_validator() -> Draft202012Validator:
-    return Draft202012Validator(json.loads((SCHEMAS_DIR / "attribution_request.schema.json").read_text()))
-
-
-def _schema_error(request: dict) -> RequestError | None:
-    """The first schema violation (by field name) as a RequestError naming its field."""
-    errors = sorted(request_validator().iter_errors(request), key=lambda e: (list(e.absolute_path), e.validator))
-    if not errors:
-        return None
-    error = errors[0]
-    if error.validator == "additionalProperties":
-        unknown = sorted(set(request) - set(request_validator().schema["properties"]))[0]
-        return RequestError(f"unknown field {unknown!r}", unknown)
-    name = str(error.absolute_path[0]) if error.absolute_path else None
-    if name == "model":
-        return RequestError(f"model must be one of {', '.join(MODELS)}", "model")
-    if name == "by":
-        return RequestError(f"by must be one of {', '.join(GROUPINGS)}", "by")
-    message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
-    return RequestError(f"{name}: {message}" if name else message, name)
+ATTRIBUTION_MESSAGES = {
+    ("model", None): f"model must be one of {', '.join(MODELS)}",
+    ("by", None): f"by must be one of {', '.join(GROUPINGS)}",
+}
 
 
 def parse_attribution_request(request: object) -> AttributionQuery:
     """Validate a decoded JSON request; raise RequestError naming the first bad field (as /contacts does)."""
-    if not isinstance(request, dict):
-        raise RequestError("the request must be a JSON object", None)
-    error = _schema_error(request)
-    if error:
-        raise error
-    unstorable = _unstorable_field(request)
-    if unstorable:
-        raise RequestError(f"{unstorable} holds a NUL character or invalid Unicode", unstorable)
-    given = {k: v for k, v in request.items() if v is not None}
-    start = parse_bound(given["start_date"], "start_date", upper=False) if "start_date" in given else None
-    end = parse_bound(given["end_date"], "end_date", upper=True) if "end_date" in given else None
-    if start is not None and end is not None and start >= end:
-        raise RequestError("start_date is after end_date", "start_date")
+    given = checked_fields(request, request_validator("attribution_request.schema.json"), ATTRIBUTION_MESSAGES)
+    start, end = date_bounds(given)
     return AttributionQuery(
         model=given.get("model", "linear"),
         by=given.get("by", "channel"),
@@ -89,16 +58,6 @@ def parse_attribution_request(request: object) -> AttributionQuery:
         end=end,
         conversion_filters={column: given[k] for k, column in CONVERSION_FILTERS.items() if k in given},
     )
-
-
-def _window(column, query: AttributionQuery) -> list:
-    """Conditions putting a timestamp column in the query's window."""
-    bounds = []
-    if query.start is not None:
-        bounds.append(column >= query.start)
-    if query.end is not None:
-        bounds.append(column < query.end)
-    return bounds
 
 
 def _group_columns(table, by: str) -> list:
@@ -125,7 +84,7 @@ def ordered(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def conversion_path_rows(conn: Connection, query: AttributionQuery) -> pd.DataFrame:
     """The path rows of the window's conversions that pass the filters, in path order, with the model's credit."""
     ac = t.attribution_credits
-    conditions = _window(ac.c.conversion_timestamp, query)
+    conditions = window_conditions(ac.c.conversion_timestamp, query)
     filters = dict(query.conversion_filters)
     page = filters.pop("conversion_page", None)
     conditions += [ac.c[column] == value for column, value in filters.items()]
@@ -146,10 +105,10 @@ def non_converting_visits(conn: Connection, query: AttributionQuery) -> pd.DataF
     """Group values of the sessions in the window of visitors with no counted conversion in it, per visitor in
     (timestamp, session id) order (sorted by the database, along its visitor-time index)."""
     s, conv = t.sessions, t.conversions
-    counted = [conv.c.anonymous_id == s.c.anonymous_id, *_window(conv.c.timestamp, query)]
+    counted = [conv.c.anonymous_id == s.c.anonymous_id, *window_conditions(conv.c.timestamp, query)]
     counted += [conv.c[column] == value for column, value in query.conversion_filters.items()]
     columns = [s.c.anonymous_id, *_group_columns(s, query.by)]
-    where = and_(True, *_window(s.c.timestamp, query), ~exists(select(conv.c.event_id).where(*counted)))
+    where = and_(True, *window_conditions(s.c.timestamp, query), ~exists(select(conv.c.event_id).where(*counted)))
     visits = select(*columns).where(where).order_by(s.c.anonymous_id, s.c.timestamp, s.c.session_id)
     frame = read_frame(conn, visits, [c.name for c in columns])
     frame["value"] = _group_values(frame, query.by).astype("str")

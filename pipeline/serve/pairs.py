@@ -20,7 +20,7 @@ from datetime import datetime, time
 
 from sqlalchemy import Connection, and_, exists, false, func, literal_column, or_, select, tuple_
 
-from pipeline.serve.query import ContactsQuery
+from pipeline.serve.query import ContactsQuery, window_conditions
 from pipeline.warehouse import tables as t
 
 ROLE_COLUMNS = {"first": "is_first", "converting": "is_converting", "assist": "is_assist", "after": "is_after"}
@@ -57,15 +57,6 @@ def _by_flag(query: ContactsQuery) -> bool:
     return len(query.conversion_filters) == 1 and query.start is None and query.end is None
 
 
-def _window(column, query: ContactsQuery) -> list:
-    bounds = []
-    if query.start is not None:
-        bounds.append(column >= query.start)
-    if query.end is not None:
-        bounds.append(column < query.end)
-    return bounds
-
-
 def source_and_conditions(query: ContactsQuery, name: str = "p", *, seek: bool = True):
     """The table a query reads (aliased) and the WHERE conditions of a matching row there.
 
@@ -78,10 +69,10 @@ def source_and_conditions(query: ContactsQuery, name: str = "p", *, seek: bool =
     if query.touch_scope != "any":
         role = ROLE_COLUMNS[query.touch_scope]
         conditions.append(table.c[role].is_(True) if seek else column(role) == 1)
-    conditions += _window(table.c.session_timestamp, query)
+    conditions += window_conditions(table.c.session_timestamp, query)
     if query.conversion_filters:
         conditions += [table.c[c] == value for c, value in query.conversion_filters.items()]
-        conditions += _window(table.c.conversion_timestamp, query)
+        conditions += window_conditions(table.c.conversion_timestamp, query)
         if _by_flag(query):
             [only] = query.conversion_filters
             conditions.append(table.c[t.CONVERSION_FILTERS[only]].is_(True))

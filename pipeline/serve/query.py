@@ -1,11 +1,15 @@
-"""A /contacts request, validated against `schemas/contacts_request.schema.json` and turned into a typed query."""
+"""A /contacts request, validated against `schemas/contacts_request.schema.json` and turned into a typed query.
+
+The checks every JSON request body shares (schema errors naming the field, unstorable text, the date window)
+live here too; `attribution.py` builds its query with them.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
-from functools import lru_cache
+from functools import cache
 
 from jsonschema import Draft202012Validator
 
@@ -38,28 +42,35 @@ class ContactsQuery:
     touch_scope: str = "any"
 
 
-@lru_cache(maxsize=1)
-def request_validator() -> Draft202012Validator:
-    schema = json.loads((SCHEMAS_DIR / "contacts_request.schema.json").read_text())
-    return Draft202012Validator(schema)
+@cache
+def request_validator(schema_file: str = "contacts_request.schema.json") -> Draft202012Validator:
+    """The compiled JSON Schema of a request body in `schemas/` (/contacts by default)."""
+    return Draft202012Validator(json.loads((SCHEMAS_DIR / schema_file).read_text()))
 
 
-def _schema_error(request: object) -> RequestError | None:
-    """The first schema violation as a RequestError naming its field."""
-    errors = sorted(request_validator().iter_errors(request), key=lambda e: (list(e.absolute_path), e.validator))
+CONTACTS_MESSAGES = {
+    ("emails", "oneOf"): "emails must be a list of strings or a comma-separated string of at most 10,000",
+    ("offset", "minimum"): "offset must not be negative",
+    ("touch_scope", None): f"touch_scope must be one of {', '.join(TOUCH_SCOPES)}",
+}
+
+
+def schema_error(request: dict, validator: Draft202012Validator, messages: dict) -> RequestError | None:
+    """The first schema violation (by field name) as a RequestError naming its field.
+
+    `messages` maps (field, failed keyword) to a plainer message than jsonschema's; keyword None: any keyword.
+    """
+    errors = sorted(validator.iter_errors(request), key=lambda e: (list(e.absolute_path), e.validator))
     if not errors:
         return None
     error = errors[0]
     if error.validator == "additionalProperties":
-        unknown = sorted(set(request) - set(request_validator().schema["properties"]))
-        return RequestError(f"unknown field {unknown[0]!r}", unknown[0])
+        unknown = min(set(request) - set(validator.schema["properties"]))
+        return RequestError(f"unknown field {unknown!r}", unknown)
     name = str(error.absolute_path[0]) if error.absolute_path else None
-    if name == "emails" and error.validator == "oneOf":
-        return RequestError("emails must be a list of strings or a comma-separated string of at most 10,000", "emails")
-    if name == "offset" and error.validator == "minimum":
-        return RequestError("offset must not be negative", "offset")
-    if name == "touch_scope":
-        return RequestError(f"touch_scope must be one of {', '.join(TOUCH_SCOPES)}", "touch_scope")
+    plain = messages.get((name, error.validator)) or messages.get((name, None))
+    if plain:
+        return RequestError(plain, name)
     message = error.message if len(error.message) <= 200 else error.message[:200] + "…"
     return RequestError(f"{name}: {message}" if name else message, name)
 
@@ -130,21 +141,42 @@ def normalise_emails(emails: list[str] | str) -> tuple[str, ...]:
     return unique
 
 
-def parse_request(request: object) -> ContactsQuery:
-    """Validate a decoded JSON request; raise RequestError naming the first bad field."""
+def checked_fields(request: object, validator: Draft202012Validator, messages: dict) -> dict:
+    """The given (non-null) fields of a decoded JSON body that passes its schema; else RequestError naming the field."""
     if not isinstance(request, dict):
         raise RequestError("the request must be a JSON object", None)
-    error = _schema_error(request)
+    error = schema_error(request, validator, messages)
     if error:
         raise error
     unstorable = _unstorable_field(request)
     if unstorable:
         raise RequestError(f"{unstorable} holds a NUL character or invalid Unicode", unstorable)
-    given = {k: v for k, v in request.items() if v is not None}
+    return {k: v for k, v in request.items() if v is not None}
+
+
+def date_bounds(given: dict) -> tuple[datetime | None, datetime | None]:
+    """`start_date` (inclusive) and `end_date` (exclusive) of checked fields as UTC instants; start after end is an error."""
     start = parse_bound(given["start_date"], "start_date", upper=False) if "start_date" in given else None
     end = parse_bound(given["end_date"], "end_date", upper=True) if "end_date" in given else None
     if start is not None and end is not None and start >= end:
         raise RequestError("start_date is after end_date", "start_date")
+    return start, end
+
+
+def window_conditions(column, query) -> list:
+    """SQL conditions putting a timestamp column in a query's window (`start` inclusive, `end` exclusive)."""
+    bounds = []
+    if query.start is not None:
+        bounds.append(column >= query.start)
+    if query.end is not None:
+        bounds.append(column < query.end)
+    return bounds
+
+
+def parse_request(request: object) -> ContactsQuery:
+    """Validate a decoded JSON request; raise RequestError naming the first bad field."""
+    given = checked_fields(request, request_validator(), CONTACTS_MESSAGES)
+    start, end = date_bounds(given)
     return ContactsQuery(
         offset=int(given.get("offset", 0)),
         emails=normalise_emails(given["emails"]) if "emails" in given else None,
