@@ -25,11 +25,11 @@ from pipeline.settings import Settings
 from pipeline.transform.frames import stack
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine, transaction
-from pipeline.warehouse.event_store import EventStore
+from pipeline.warehouse.event_store import ROW_GROUP_ROWS, EventStore
 from pipeline.warehouse.rows import insert_frame
 from pipeline.warehouse.state import utc_now
 
-BATCH_ROWS = 300_000  # rows a validation holds at most (about a bucket of a big run)
+BATCH_ROWS = 150_000  # rows a validation holds at most (about: a group ends on the batch that reaches it)
 SAMPLE_VALUES = 5  # unexpected values kept per failed expectation
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_VALUES}
 
@@ -79,8 +79,7 @@ def suite_batches(settings: Settings, workspace: Workspace, suite: str) -> Itera
     plan = workspace.plan()
     if suite == "events":
         store = EventStore(settings.event_store_location())
-        for file in plan.event_files():
-            yield store.read([file.path])
+        yield from store.batches([file.path for file in plan.event_files()], ROW_GROUP_ROWS)
         return
     for bucket in range(plan.buckets):
         frame = workspace.read(f"{suite}-{bucket}")
@@ -157,6 +156,12 @@ class Validator:
             self.suites[suite] = (batches, self.gx.ExpectationSuite(name=suite, expectations=expectations), expectations)
         return self.suites[suite]
 
+    def _forget_batches(self) -> None:
+        """GX's execution engine keeps every validated frame in its caches; drop them, or each suite's last batch stays."""
+        manager = self.source.get_execution_engine().batch_manager
+        manager.batch_data_cache.clear()
+        manager.reset_batch_cache()
+
     def validate(self, suite: str, batches: Iterable[pd.DataFrame]) -> SuiteOutcome:
         """One suite over every batch; a check failing in any batch fails, its unexpected counts summed."""
         outcome = SuiteOutcome(suite, 0)
@@ -168,6 +173,8 @@ class Validator:
             order = {e.meta["check"]: i for i, e in enumerate(expectations)}
             failures = sorted((_failure(r) for r in result.results if not r.success), key=lambda f: order[f["check"]])
             outcome = outcome.merged(SuiteOutcome(suite, len(result.results), failures))
+            del frame, batch, result  # before the next group is read: memory holds one group
+            self._forget_batches()
         order = {e.meta["check"]: i for i, e in enumerate(suite_expectations(suite))}
         return SuiteOutcome(suite, outcome.evaluated, sorted(outcome.failures, key=lambda f: order[f["check"]]))
 

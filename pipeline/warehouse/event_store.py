@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -180,6 +181,14 @@ class EventStore:
         if not files:
             return ARROW_SCHEMA.empty_table().select(columns or STORED_COLUMNS).to_pandas()
         return self.dataset(files).to_table(columns=columns).to_pandas()
+
+    def batches(self, files: list[str], rows: int) -> Iterator[pd.DataFrame]:
+        """The files' rows as frames of at most `rows` rows, read as they are asked for (a dataset scan would read
+        ahead of a slow consumer and hold many batches)."""
+        for relative in files:
+            with self.filesystem.open_input_file(self.full_path(relative)) as source:
+                for batch in pq.ParquetFile(source).iter_batches(batch_size=rows):
+                    yield batch.to_pandas()
 
     def rows_where(self, files: list[str], condition: ds.Expression, columns: list[str]) -> pd.DataFrame:
         """The rows of these files that meet a condition, with the file each came from (`path`, relative)."""
