@@ -30,6 +30,7 @@ from pipeline.warehouse.rows import insert_frame
 from pipeline.warehouse.state import utc_now
 
 BATCH_ROWS = 150_000  # rows a validation holds at most (about: a group ends on the batch that reaches it)
+BATCH_BYTES = 96 << 20  # and bytes in pandas (GX's checks make a few copies of what they read)
 SAMPLE_VALUES = 5  # unexpected values kept per failed expectation
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_VALUES}
 
@@ -179,17 +180,18 @@ class Validator:
         return SuiteOutcome(suite, outcome.evaluated, sorted(outcome.failures, key=lambda f: order[f["check"]]))
 
 
-def _grouped(batches: Iterable[pd.DataFrame], rows: int = BATCH_ROWS) -> Iterator[pd.DataFrame]:
-    """Batches stacked up to about `rows` rows: GX costs a fixed few hundred milliseconds a validation, so small
-    batches go together, while a big run's memory still holds one group at a time."""
-    group, size = [], 0
+def _grouped(batches: Iterable[pd.DataFrame], rows: int = BATCH_ROWS, size: int = BATCH_BYTES) -> Iterator[pd.DataFrame]:
+    """Batches stacked up to about `rows` rows or `size` bytes, whichever comes first: GX costs a fixed few hundred
+    milliseconds a validation, so small batches go together, while memory holds one group at a time (a bucket of
+    contacts is few rows of long journey texts)."""
+    group, count, used = [], 0, 0
     for frame in batches:
         if frame.empty:
             continue
-        group, size = group + [frame], size + len(frame)
-        if size >= rows:
+        group, count, used = group + [frame], count + len(frame), used + int(frame.memory_usage(deep=True).sum())
+        if count >= rows or used >= size:
             yield stack(group)
-            group, size = [], 0
+            group, count, used = [], 0, 0
     if group:
         yield stack(group)
 
