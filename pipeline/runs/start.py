@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select, update
 
 from pipeline.contract.landing import file_digest, landing_days, partition_files
 from pipeline.runs import lock
+from pipeline.runs.faults import START_POINT, fault_point
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
@@ -43,6 +44,15 @@ def start_run(
         if not full_refresh and is_empty(conn, t.event_files) and not is_empty(conn, t.events):
             raise ValueError("this warehouse keeps its events in the SQL table `events` (made before the event store): rebuild it once with --full-refresh")
     lock.acquire(settings, run_id, owner)
+    try:
+        return _record_and_plan(settings, engine, days, full_refresh, run_id, interval)
+    except BaseException as exc:  # the lock is ours: give it back, or the next run waits for it to go stale
+        fail_run(settings, run_id, exc)
+        raise
+
+
+def _record_and_plan(settings: Settings, engine, days: list[date], full_refresh: bool, run_id: str, interval: tuple) -> str:
+    """Under the lock: clean up after killed runs, record the `running` row, and save the run's plan."""
     now = utc_now()
     fingerprint = settings.derived_fingerprint()
     with transaction(engine) as conn:
@@ -64,6 +74,7 @@ def start_run(
                 unchanged_since=unchanged,
             )
         )
+    fault_point(settings, START_POINT)
     buckets = run_buckets(settings, days)
     plan = RunPlan(run_id, list(days), full_refresh, buckets, version, now, unchanged_since=unchanged, fingerprint=fingerprint)
     workspace = Workspace(settings, run_id)
