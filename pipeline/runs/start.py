@@ -114,15 +114,22 @@ def unchanged_since(conn: Connection, settings: Settings, day: date, fingerprint
 def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> None:
     """Mark the run failed with a one-line reason and give the lock back; the published tables are untouched."""
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    reason = message if isinstance(error, str) else f"{type(error).__name__}: {message}"
     validation = Workspace(settings, run_id).validation_summary()
     engine = get_engine(settings.warehouse_url)
     with transaction(engine) as conn:
         conn.execute(
             update(t.pipeline_runs)
             .where(t.pipeline_runs.c.run_id == run_id)
-            .values(status="failed", finished_at=utc_now(), error=f"{type(error).__name__}: {message}"[:2000], validation=validation)
+            .values(status="failed", finished_at=utc_now(), error=reason[:2000], validation=validation)
         )
         lock.release(conn, run_id)
+
+
+def failed_tasks(states: dict[str, str | None]) -> str:
+    """The reason an orchestrated run failed, from its task states (task id, or task id_map index → state)."""
+    failed = sorted({task.rsplit("_", 1)[0] if task.rsplit("_", 1)[-1].isdigit() else task for task, state in states.items() if state == "failed"})
+    return f"task {', '.join(failed) or 'unknown'} failed in Airflow; see its task log"
 
 
 def start_interval(settings: Settings, day: str, run_key: str, full_refresh: bool) -> str:
