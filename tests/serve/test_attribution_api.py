@@ -20,6 +20,7 @@ from pipeline.serve.attribution import attribution_report, parse_attribution_req
 from pipeline.serve.attribution_models import AttributionReport, AttributionRequest
 from pipeline.serve.keys import create_key, revoke_key
 from pipeline.settings import REPO_ROOT, Settings
+from tests.conftest import examples
 from tests.serve.test_api import PYTHON, assert_error
 from tests.serve.test_api_fuzz import CHECKS, operations
 from tests.serve.test_attribution import published_warehouse
@@ -127,8 +128,8 @@ def test_openapi_documents_the_request_and_the_answer(client):
     assert operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/AttributionReport")
 
 
-FUZZ = hypothesis_settings(
-    max_examples=40, deadline=None, derandomize=True, database=None,
+FUZZ = hypothesis_settings(  # new inputs every run; failures are kept in the profile's example database
+    max_examples=examples(40), deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 
