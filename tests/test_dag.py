@@ -205,6 +205,15 @@ def test_a_task_that_keeps_failing_runs_mark_failed_which_fails_the_run_and_free
     assert table(dag_env, "contacts")["email"].tolist() == ["a@b.co"] and lock_holder(dag_env) is None
 
 
+def test_the_failure_recorded_names_the_failed_tasks_mapped_ones_once():
+    from pipeline.runs.start import failed_tasks
+
+    states = {"start": "success", "summarise_0": "failed", "summarise_1": "failed", "check": "upstream_failed", "identify": "success"}
+    assert failed_tasks(states) == "task summarise failed in Airflow; see its task log"
+    assert failed_tasks({**states, "stage": "failed"}) == "tasks stage, summarise failed in Airflow; see their task logs"
+    assert failed_tasks({"start": "running"}) == "a task failed in Airflow; see the task logs"
+
+
 def test_a_task_that_fails_once_is_retried_and_the_run_succeeds(dag, dag_env, tmp_path, monkeypatch):
     from datetime import timedelta
 

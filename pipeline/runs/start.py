@@ -129,7 +129,9 @@ def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> Non
 def failed_tasks(states: dict[str, str | None]) -> str:
     """The reason an orchestrated run failed, from its task states (task id, or task id_map index → state)."""
     failed = sorted({task.rsplit("_", 1)[0] if task.rsplit("_", 1)[-1].isdigit() else task for task, state in states.items() if state == "failed"})
-    return f"task {', '.join(failed) or 'unknown'} failed in Airflow; see its task log"
+    if len(failed) == 1:
+        return f"task {failed[0]} failed in Airflow; see its task log"
+    return f"tasks {', '.join(failed)} failed in Airflow; see their task logs" if failed else "a task failed in Airflow; see the task logs"
 
 
 def start_interval(settings: Settings, day: str, run_key: str, full_refresh: bool) -> str:
