@@ -102,7 +102,7 @@ def assert_incremental_equals_full(incremental: Settings, full: Settings, order:
         assert reader_answer(incremental, request) == reader_answer(full, request)
 
 
-@hsettings(max_examples=examples(10, ci=20), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(max_examples=examples(10, ci=16), suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=deliveries(), buckets=st.sampled_from([1, 2, 3]))
 def test_incremental_runs_in_any_order_equal_a_full_refresh(tmp_path_factory, case, buckets):
     rows, order, erase = case
