@@ -20,7 +20,7 @@ from pipeline.settings import Settings
 from tests.conftest import PG_URL, fresh_warehouse_url
 from tests.helpers import REPO_DAGS, run, table
 from tests.runs.test_incremental import assert_same_tables, published
-from tests.runs.test_store_runs import DAY1, DAY2, two_days
+from tests.runs.test_store_runs import DAY1, DAY2, live, store_of, two_days
 
 pytestmark = pytest.mark.postgres
 
@@ -68,6 +68,7 @@ def assert_converges(settings: Settings, new: dict) -> None:
     code, err = finished(start_cli(settings, DAY2))
     assert code == 0, err
     assert_same_tables(published(settings), new)
+    assert store_of(settings).files_on_disk() == live(settings)  # what the failed runs wrote is gone
     statuses = table(settings, "pipeline_runs", order_by=["started_at"])["status"].tolist()
     assert statuses[0] == statuses[-1] == "success" and "running" not in statuses
 
