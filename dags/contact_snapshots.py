@@ -92,10 +92,11 @@ def contact_snapshots():
         return write_folder_report(_settings(), params["day"] or data_interval_start.date().isoformat())
 
     @task(trigger_rule=TriggerRule.ONE_FAILED, retries=0)
-    def mark_failed(pipeline_run: str) -> None:
-        from pipeline.runs.start import fail_run
+    def mark_failed(pipeline_run: str, ti=None, dag_run=None) -> None:
+        from pipeline.runs.start import fail_run, failed_tasks
 
-        fail_run(_settings(), pipeline_run, "an upstream task failed; see the Airflow task logs")
+        states = ti.get_task_states(dag_id=dag_run.dag_id, run_ids=[dag_run.run_id]).get(dag_run.run_id, {})
+        fail_run(_settings(), pipeline_run, failed_tasks(states))
 
     run = start()
     buckets = stage(run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,9 @@ class Settings(BaseSettings):
     )
     fault_point: str | None = Field(default=None, description="Tests only: a crash point of runs.faults where the run kills itself.")
     fault_marker: str | None = Field(default=None, description="Tests only: a file the crash point's name is appended to before the kill.")
+    fault_action: Literal["kill", "raise", "pause"] = Field(
+        default="kill", description="Tests only: what the fault point does (SIGKILL, raise, or wait for the test).")
+    fault_trace: str | None = Field(default=None, description="Tests only: a file each step's name is appended to as a run enters it.")
     session_timeout_minutes: int = Field(default=30, gt=0)
     referral_exclusions: list[str] = Field(
         default_factory=lambda: [

@@ -26,6 +26,39 @@ os.environ.update(
     }
 )
 PG_URL = os.environ.get("CONTACTS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+IN_CI = bool(os.environ.get("CI"))
+
+
+def _example_database():
+    """Hypothesis's example database (failing examples, replayed first next time) in .hypothesis/examples, or
+    CONTACTS_HYPOTHESIS_DB; in memory only where that folder cannot be written."""
+    from hypothesis.database import DirectoryBasedExampleDatabase, InMemoryExampleDatabase
+
+    folder = Path(os.environ.get("CONTACTS_HYPOTHESIS_DB", REPO / ".hypothesis" / "examples"))
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".writable").touch()
+    except OSError:
+        return InMemoryExampleDatabase()
+    return DirectoryBasedExampleDatabase(folder)
+
+
+def examples(local: int, ci: int | None = None) -> int:
+    """How many examples a property tries: `local` on a developer's machine, `ci` (twice as many unless said) in CI,
+    where the `ci` profile is loaded. Properties whose examples each run the pipeline say their CI count, to keep the
+    suite's time in check."""
+    return (ci if ci is not None else 2 * local) if IN_CI else local
+
+
+def _hypothesis_profiles() -> None:
+    from hypothesis import settings
+
+    settings.register_profile("dev", database=_example_database(), deadline=None)
+    settings.register_profile("ci", database=_example_database(), deadline=None, print_blob=True)
+    settings.load_profile("ci" if IN_CI else "dev")
+
+
+_hypothesis_profiles()
 
 
 def _postgres_or_skip() -> None:

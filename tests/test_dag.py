@@ -148,3 +148,99 @@ def test_the_example_consumer_runs_and_does_nothing_else(bag):
     assert run.state == "success"
     (announce,) = run.get_task_instances()
     assert announce.task_id == "announce" and announce.state == "success"
+
+
+# --- failures, retries and settings in Airflow ---------------------------------------------------------
+
+
+@pytest.fixture
+def dag_env(tmp_path, sqlite_url, monkeypatch):
+    """Two landing days and the CONTACTS_* environment a worker would have; returns the warehouse's settings."""
+    from pipeline.settings import Settings
+    from tests.helpers import conversion, event, write_partition
+
+    landing = tmp_path / "landing"
+    write_partition(landing, "2025-03-01", [event("a", "v1", "2025-03-01 10:00:00"), conversion("b", "v1", "2025-03-01 10:05:00", "/t", "a@b.co")])
+    write_partition(landing, "2025-03-02", [event("c", "v2", "2025-03-02 10:00:00"), conversion("d", "v2", "2025-03-02 10:05:00", "/t", "c@d.co")])
+    for name, value in {"WAREHOUSE_URL": sqlite_url, "LANDING": str(landing), "WORKSPACE": str(tmp_path / "runs"), "BUCKETS": "2"}.items():
+        monkeypatch.setenv(f"CONTACTS_{name}", value)
+    return Settings(warehouse_url=sqlite_url, landing=landing, workspace=tmp_path / "runs")
+
+
+def states_of(run) -> dict[str, list[str]]:
+    states: dict[str, list[str]] = {}
+    for ti in run.get_task_instances():
+        states.setdefault(ti.task_id, []).append(str(ti.state))
+    return states
+
+
+def lock_holder(settings):
+    from pipeline.warehouse.tables import warehouse_state
+    from tests.helpers import scalar, select
+
+    return scalar(settings, select(warehouse_state.c.lock_run_id))
+
+
+def fail_once_at(monkeypatch, tmp_path, point: str) -> None:
+    monkeypatch.setenv("CONTACTS_FAULT_POINT", point)
+    monkeypatch.setenv("CONTACTS_FAULT_ACTION", "raise")
+    monkeypatch.setenv("CONTACTS_FAULT_MARKER", str(tmp_path / "marker"))
+
+
+def test_a_task_that_keeps_failing_runs_mark_failed_which_fails_the_run_and_frees_the_lock(dag, dag_env, tmp_path, monkeypatch):
+    for task in dag.tasks:
+        monkeypatch.setattr(task, "retries", 0)
+    fail_once_at(monkeypatch, tmp_path, "check.during")
+    failed = dag.test(logical_date=datetime(2025, 3, 1, tzinfo=timezone.utc))
+    assert failed.state == "failed"
+    states = states_of(failed)
+    assert (states["check"], states["publish"], states["mark_failed"]) == (["failed"], ["upstream_failed"], ["success"])
+    runs = table(dag_env, "pipeline_runs")
+    assert runs[["status", "error"]].values.tolist() == [["failed", "task check failed in Airflow; see its task log"]]
+    assert lock_holder(dag_env) is None and table(dag_env, "contacts").empty
+    monkeypatch.delenv("CONTACTS_FAULT_POINT")
+    again = dag.test(logical_date=datetime(2025, 3, 2, tzinfo=timezone.utc), run_conf={"day": "2025-03-01"})
+    assert again.state == "success" and states_of(again)["mark_failed"] == ["skipped"]
+    assert table(dag_env, "pipeline_runs", order_by=["started_at"])["status"].tolist() == ["failed", "success"]
+    assert table(dag_env, "contacts")["email"].tolist() == ["a@b.co"] and lock_holder(dag_env) is None
+
+
+def test_the_failure_recorded_names_the_failed_tasks_mapped_ones_once():
+    from pipeline.runs.start import failed_tasks
+
+    states = {"start": "success", "summarise_0": "failed", "summarise_1": "failed", "check": "upstream_failed", "identify": "success"}
+    assert failed_tasks(states) == "task summarise failed in Airflow; see its task log"
+    assert failed_tasks({**states, "stage": "failed"}) == "tasks stage, summarise failed in Airflow; see their task logs"
+    assert failed_tasks({"start": "running"}) == "a task failed in Airflow; see the task logs"
+
+
+def test_a_task_that_fails_once_is_retried_and_the_run_succeeds(dag, dag_env, tmp_path, monkeypatch):
+    from datetime import timedelta
+
+    for task in dag.tasks:
+        monkeypatch.setattr(task, "retry_delay", timedelta(0))
+    fail_once_at(monkeypatch, tmp_path, "identify.during")
+    run = dag.test(logical_date=datetime(2025, 3, 1, tzinfo=timezone.utc))
+    assert run.state == "success" and (tmp_path / "marker").read_text() == "identify.during\n"
+    (identify,) = [ti for ti in run.get_task_instances() if ti.task_id == "identify"]
+    assert identify.try_number == 2 and states_of(run)["mark_failed"] == ["skipped"]
+    runs = table(dag_env, "pipeline_runs")
+    assert runs["status"].tolist() == ["success"] and table(dag_env, "contacts")["email"].tolist() == ["a@b.co"]
+
+
+def test_airflow_variables_override_the_environment_and_full_refresh_rebuilds_every_day(dag, dag_env, tmp_path, monkeypatch):
+    from airflow.models.variable import Variable
+
+    monkeypatch.setenv("CONTACTS_LANDING", str(tmp_path / "nowhere"))  # the environment is wrong; the Variables are right
+    variables = {"contacts_landing": str(dag_env.landing), "contacts_buckets": "3"}
+    for name, value in variables.items():
+        Variable.set(name, value)
+    try:
+        run = dag.test(logical_date=datetime(2025, 3, 1, tzinfo=timezone.utc), run_conf={"full_refresh": True})
+    finally:
+        for name in variables:
+            Variable.delete(name)
+    assert run.state == "success" and len(states_of(run)["sessionize"]) == 3
+    runs = table(dag_env, "pipeline_runs")
+    assert runs[["full_refresh", "interval_start", "interval_end"]].values.tolist() == [[True, date(2025, 3, 1), date(2025, 3, 2)]]
+    assert table(dag_env, "contacts")["email"].tolist() == ["a@b.co", "c@d.co"]

@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import socket
 import time
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import Connection, select, update
 
@@ -27,6 +29,19 @@ STATE = t.warehouse_state
 
 class WarehouseBusy(RuntimeError):
     """Another run holds the warehouse lock and did not finish in time."""
+
+
+@dataclass(frozen=True)
+class LockClock:
+    """The time the lock goes by: the wall clock of heartbeats, a monotonic clock for waiting, and the wait itself.
+    Tests pass their own, so a stale heartbeat or a long wait takes no real time."""
+
+    now: Callable[[], datetime] = utc_now
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+
+
+SYSTEM_CLOCK = LockClock()
 
 
 def this_process() -> str:
@@ -48,10 +63,9 @@ def _holder_is_dead(owner: str | None, heartbeat, now, stale_after: timedelta) -
     return False
 
 
-def _try_acquire(conn: Connection, run_id: str, owner: str, settings: Settings) -> bool:
+def _try_acquire(conn: Connection, run_id: str, owner: str, settings: Settings, now: datetime) -> bool:
     current_version(conn)  # makes sure the state row exists
     row = conn.execute(select(STATE).where(STATE.c.id == 1).with_for_update()).mappings().one()
-    now = utc_now()
     holder = row["lock_run_id"]
     heartbeat = row["lock_heartbeat_at"]
     if holder not in (None, run_id) and not _holder_is_dead(row["lock_owner"], heartbeat, now, timedelta(minutes=settings.lock_stale_minutes)):
@@ -66,24 +80,24 @@ def _try_acquire(conn: Connection, run_id: str, owner: str, settings: Settings) 
     return True
 
 
-def acquire(settings: Settings, run_id: str, owner: str | None = None) -> None:
+def acquire(settings: Settings, run_id: str, owner: str | None = None, clock: LockClock = SYSTEM_CLOCK) -> None:
     """Take the lock for a run, waiting up to settings.lock_wait_seconds for the current holder."""
     engine = get_engine(settings.warehouse_url)
-    deadline = time.monotonic() + settings.lock_wait_seconds
+    deadline = clock.monotonic() + settings.lock_wait_seconds
     while True:
         with transaction(engine) as conn:
-            if _try_acquire(conn, run_id, owner or this_process(), settings):
+            if _try_acquire(conn, run_id, owner or this_process(), settings, clock.now()):
                 return
             holder = conn.execute(select(STATE.c.lock_run_id).where(STATE.c.id == 1)).scalar()
-        if time.monotonic() >= deadline:
+        if clock.monotonic() >= deadline:
             raise WarehouseBusy(f"run {holder} holds the warehouse lock; try again when it has finished")
-        time.sleep(min(5.0, max(0.2, deadline - time.monotonic())))
+        clock.sleep(min(5.0, max(0.2, deadline - clock.monotonic())))
 
 
-def heartbeat(settings: Settings, run_id: str) -> None:
+def heartbeat(settings: Settings, run_id: str, clock: LockClock = SYSTEM_CLOCK) -> None:
     """Show the holder is alive: every step calls this when it starts."""
     with transaction(get_engine(settings.warehouse_url)) as conn:
-        conn.execute(update(STATE).where((STATE.c.id == 1) & (STATE.c.lock_run_id == run_id)).values(lock_heartbeat_at=utc_now()))
+        conn.execute(update(STATE).where((STATE.c.id == 1) & (STATE.c.lock_run_id == run_id)).values(lock_heartbeat_at=clock.now()))
 
 
 def release(conn: Connection, run_id: str) -> None:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from pipeline.contract.landing import landing_days
+from pipeline.runs.faults import trace
 from pipeline.runs.lock import this_process
 from pipeline.runs.publish import publish
 from pipeline.runs.quality import check_run
@@ -37,13 +38,16 @@ def days_between(start: date, end: date) -> list[date]:
 
 
 class StepClock:
-    """Seconds spent in each step over the runs it watches (what the benchmark reports; cheap when nobody reads it)."""
+    """Seconds spent in each step over the runs it watches (what the benchmark reports; cheap when nobody reads it);
+    with settings, the step is also traced for tests (runs.faults.trace)."""
 
     def __init__(self):
         self.seconds: dict[str, float] = dict.fromkeys(STEPS, 0.0)
 
     @contextmanager
-    def __call__(self, step: str) -> Iterator[None]:
+    def __call__(self, step: str, settings: Settings | None = None) -> Iterator[None]:
+        if settings is not None:
+            trace(settings, step)
         started = time.perf_counter()
         try:
             yield
@@ -56,14 +60,14 @@ def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = 
     quality worker, if any, as soon as it is written)."""
     clock = clock or StepClock()
     buckets = Workspace(settings, run_id).plan().buckets
-    with clock("sessionize"):
+    with clock("sessionize", settings):
         for bucket in range(buckets):
             sessionize(settings, run_id, bucket)
     if worker:
         worker.submit(settings, run_id, "sessions")
-    with clock("identify"):
+    with clock("identify", settings):
         identify(settings, run_id)
-    with clock("summarise"):
+    with clock("summarise", settings):
         for bucket in range(buckets):
             summarise(settings, run_id, bucket)
     if worker:
@@ -78,9 +82,9 @@ def run_steps(
     clock = clock or StepClock()
     try:
         compute_run(settings, run_id, worker, clock)
-        with clock("check"):
+        with clock("check", settings):
             check_run(settings, run_id, worker.outcomes(run_id) if worker else None)
-        with clock("publish"):
+        with clock("publish", settings):
             return publish(settings, run_id, erase=erase)
     except BaseException as exc:
         fail_run(settings, run_id, exc)
@@ -110,10 +114,10 @@ def run_interval(
 ) -> RunResult:
     """Start → stage → the steps after staging, as the DAG runs them."""
     clock = clock or StepClock()
-    with clock("start"):
+    with clock("start", settings):
         run_id = start_run(settings, days, full_refresh=full_refresh, owner=this_process())
     try:
-        with clock("stage"):
+        with clock("stage", settings):
             stage_run(settings, run_id)
         worker = gates.for_run(settings, run_id) if gates else None
     except BaseException as exc:

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, select, update
 
 from pipeline.contract.landing import file_digest, landing_days, partition_files
 from pipeline.runs import lock
+from pipeline.runs.faults import START_POINT, fault_point
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
@@ -43,6 +44,15 @@ def start_run(
         if not full_refresh and is_empty(conn, t.event_files) and not is_empty(conn, t.events):
             raise ValueError("this warehouse keeps its events in the SQL table `events` (made before the event store): rebuild it once with --full-refresh")
     lock.acquire(settings, run_id, owner)
+    try:
+        return _record_and_plan(settings, engine, days, full_refresh, run_id, interval)
+    except BaseException as exc:  # the lock is ours: give it back, or the next run waits for it to go stale
+        fail_run(settings, run_id, exc)
+        raise
+
+
+def _record_and_plan(settings: Settings, engine, days: list[date], full_refresh: bool, run_id: str, interval: tuple) -> str:
+    """Under the lock: clean up after killed runs, record the `running` row, and save the run's plan."""
     now = utc_now()
     fingerprint = settings.derived_fingerprint()
     with transaction(engine) as conn:
@@ -64,6 +74,7 @@ def start_run(
                 unchanged_since=unchanged,
             )
         )
+    fault_point(settings, START_POINT)
     buckets = run_buckets(settings, days)
     plan = RunPlan(run_id, list(days), full_refresh, buckets, version, now, unchanged_since=unchanged, fingerprint=fingerprint)
     workspace = Workspace(settings, run_id)
@@ -103,15 +114,24 @@ def unchanged_since(conn: Connection, settings: Settings, day: date, fingerprint
 def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> None:
     """Mark the run failed with a one-line reason and give the lock back; the published tables are untouched."""
     message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    reason = message if isinstance(error, str) else f"{type(error).__name__}: {message}"
     validation = Workspace(settings, run_id).validation_summary()
     engine = get_engine(settings.warehouse_url)
     with transaction(engine) as conn:
         conn.execute(
             update(t.pipeline_runs)
             .where(t.pipeline_runs.c.run_id == run_id)
-            .values(status="failed", finished_at=utc_now(), error=f"{type(error).__name__}: {message}"[:2000], validation=validation)
+            .values(status="failed", finished_at=utc_now(), error=reason[:2000], validation=validation)
         )
         lock.release(conn, run_id)
+
+
+def failed_tasks(states: dict[str, str | None]) -> str:
+    """The reason an orchestrated run failed, from its task states (task id, or task id_map index → state)."""
+    failed = sorted({task.rsplit("_", 1)[0] if task.rsplit("_", 1)[-1].isdigit() else task for task, state in states.items() if state == "failed"})
+    if len(failed) == 1:
+        return f"task {failed[0]} failed in Airflow; see its task log"
+    return f"tasks {', '.join(failed)} failed in Airflow; see their task logs" if failed else "a task failed in Airflow; see the task logs"
 
 
 def start_interval(settings: Settings, day: str, run_key: str, full_refresh: bool) -> str:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pipeline.contract.schema import load_contract
 from pipeline.runs import lock
+from pipeline.runs.faults import fault_point
 from pipeline.runs.scratch import scratch_duckdb
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
@@ -74,6 +75,7 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
+    fault_point(settings, "sessionize.during")
     if plan.unchanged_since:
         return {"visitors": 0, "sessions": 0, "sessions_replaced": 0, "files_read": []}
     changes = workspace.read(f"changes-{bucket}")
@@ -102,6 +104,7 @@ def identify(settings: Settings, run_id: str) -> dict:
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
+    fault_point(settings, "identify.during")
     if plan.unchanged_since:
         return {"identities": 0, "contacts_touched": 0, "buckets": list(range(plan.buckets))}
     new_conversions = workspace.read_buckets("conversions", plan.buckets)
@@ -143,6 +146,7 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
+    fault_point(settings, "summarise.during")
     if plan.unchanged_since:
         return {"contacts_touched": 0, "contacts": 0}
     emails = _mine(workspace.read("touched"), "email", plan.buckets, bucket)["email"]

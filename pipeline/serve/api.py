@@ -22,7 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from pipeline.serve.attribution import attribution_report, parse_attribution_request
 from pipeline.serve.attribution_models import AttributionReport, AttributionRequest
 from pipeline.serve.auth import ApiError, CheckedKeys, authenticated_key, error_response, on_warehouse
-from pipeline.serve.limits import RateLimiter, capped_body, decode_request  # noqa: F401 - decode_request re-exported
+from pipeline.serve.limits import RateLimiter, capped_body, decode_request, refuse_unknown_query  # noqa: F401 - decode_request re-exported
 from pipeline.serve.models import ContactsPage, ContactsRequest, ErrorBody, Health, NoMatch, Unavailable
 from pipeline.serve.query import AS_OF_FORMAT, RequestError, parse_as_of, parse_request
 from pipeline.serve.reader import published_page
@@ -80,6 +80,7 @@ CONTACTS_DOC = {
 async def contacts(request: Request, _caller: str = Security(authenticated_key)) -> Response:
     """Limits first (key, rate, size), then the reader's own validation and answer, passed through as JSON."""
     state = request.app.state
+    refuse_unknown_query(request, frozenset({"as_of"}))
     body = await capped_body(request)
     respond = partial(on_warehouse, _respond, state.settings, body, request.query_params.get("as_of"))
     answer = await anyio.to_thread.run_sync(respond, limiter=state.readers)
@@ -116,6 +117,7 @@ ATTRIBUTION_DOC = {
 )
 async def attribution(request: Request, _caller: str = Security(authenticated_key)) -> JSONResponse:
     """Limits first (key, rate, size), then the report's own validation and answer, as JSON."""
+    refuse_unknown_query(request)
     body = await capped_body(request)
     report = partial(on_warehouse, _report, request.app.state.settings, body)
     return JSONResponse(await anyio.to_thread.run_sync(report, limiter=request.app.state.readers))

@@ -65,8 +65,9 @@ async def capped_body(request: Request) -> bytes:
 
 
 def decode_request(body: bytes) -> object:
-    """The body as JSON (an empty body is `{}`, as on the CLI); bad JSON is a 400."""
-    if not body.strip():
+    """The body as JSON (an empty body is `{}`, as on the CLI; whitespace alone is not JSON there either); bad JSON is
+    a 400."""
+    if not body:
         return {}
     try:
         return json.loads(body)
@@ -74,3 +75,11 @@ def decode_request(body: bytes) -> object:
         raise ApiError(400, f"request is not valid JSON: {exc.msg}") from None
     except (ValueError, RecursionError) as exc:  # bad UTF-8, absurd numbers, nesting deeper than Python's stack
         raise ApiError(400, f"request is not valid JSON: {one_line(exc)[:100]}") from None
+
+
+def refuse_unknown_query(request: Request, allowed: frozenset[str] = frozenset()) -> None:
+    """A query parameter the route does not document is a 400 naming it, as an unknown body field is (a typo such as
+    `?asof=` would otherwise be silently ignored)."""
+    for name in request.query_params:
+        if name not in allowed:
+            raise ApiError(400, f"unknown query parameter {name[:50]!r}", name[:100])

@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from pipeline.serve.auth import ApiError, authenticated_key, on_warehouse
 from pipeline.serve.journey import contact_journey, parse_journey_request
-from pipeline.serve.limits import capped_body, decode_request
+from pipeline.serve.limits import capped_body, decode_request, refuse_unknown_query
 from pipeline.serve.models import ErrorBody, Journey, JourneyRequest
 from pipeline.settings import Settings
 
@@ -64,6 +64,7 @@ def _journey(settings: Settings, body: bytes) -> dict:
 )
 async def journey(request: Request, _caller: str = Security(authenticated_key)) -> JSONResponse:
     """The contact's journey, behind the same key, rate limit and body cap as /contacts."""
+    refuse_unknown_query(request)
     body = await capped_body(request)
     return JSONResponse(await run_in_threadpool(on_warehouse, _journey, request.app.state.settings, body))
 

@@ -40,16 +40,18 @@ def get_engine(url: str) -> Engine:
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise WarehouseError(f"bad warehouse URL {url!r}: {exc}") from None
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        busy_ms = int(float(engine.url.query.get("timeout", 60)) * 1000)  # `?timeout=SECONDS` in the URL: the wait for a writer
+        event.listen(engine, "connect", lambda dbapi_connection, _record: _sqlite_pragmas(dbapi_connection, busy_ms))
     return engine
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
+def _sqlite_pragmas(dbapi_connection, busy_ms: int) -> None:
+    """WAL, so readers keep reading while a run publishes; another writer is waited for up to busy_ms."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA page_size=16384")  # takes effect on a new file only: bulk inserts split fewer pages
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA cache_size=-262144")  # 256 MB: bulk index maintenance stays in memory
     cursor.close()
 

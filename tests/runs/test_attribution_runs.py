@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline.runs.forget import forget
 from pipeline.settings import Settings
+from tests.conftest import examples
 from tests.helpers import conversion, event, run, table, write_partition
 from tests.runs.test_incremental import deliveries, write_landing
 
@@ -96,12 +97,12 @@ def test_erasure_removes_the_contacts_credits_and_re_credits_the_others(settings
     assert "a@x.co" not in set(table(settings, "attribution_credits")["email"])
 
 
-@hsettings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@hsettings(max_examples=examples(5, ci=6), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(case=deliveries(), buckets=st.sampled_from([1, 3]))
 def test_incremental_credits_equal_a_full_refresh_with_a_one_day_lookback(tmp_path_factory, case, buckets):
     """As tests/runs/test_incremental.py, with a lookback (1 day) and half-life (0.5 day) shorter than the data's
     3 days, so late data moves sessions across the lookback boundary of later conversions."""
-    rows, order = case
+    rows, order, erase = case
     root = tmp_path_factory.mktemp("credits")
     write_landing(root / "landing", rows)
     short = {"attribution_lookback_days": 1, "attribution_half_life_days": 0.5, "landing": root / "landing", "workspace": root / "runs"}
@@ -111,5 +112,7 @@ def test_incremental_credits_equal_a_full_refresh_with_a_one_day_lookback(tmp_pa
         run(incremental, day.isoformat())
     days = sorted(set(order))
     run(full, days[0].isoformat(), days[-1].isoformat(), full_refresh=True)
+    for settings in (incremental, full) if erase else ():
+        forget(settings, erase)
     pd.testing.assert_frame_equal(table(incremental, "attribution_credits"), table(full, "attribution_credits"), check_exact=True)
     shutil.rmtree(root, ignore_errors=True)

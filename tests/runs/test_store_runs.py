@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -16,9 +18,11 @@ import pytest
 
 from pipeline.runs.faults import POINTS
 from pipeline.runs.forget import forget
+from pipeline.runs.nightly import STEPS
 from pipeline.runs.stage import stage_run
 from pipeline.runs.start import run_buckets, start_run
 from pipeline.runs.steps import sessionize
+from pipeline.sample.generate import generate_landing
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine
@@ -180,8 +184,11 @@ def test_a_kill_at_any_point_leaves_the_old_or_the_new_state_and_the_next_run_co
     old, new = states
     assert_same_tables(published(settings), old)
     marker = tmp_path / "marker"
-    killed = cli(settings, DAY2, CONTACTS_FAULT_POINT=point, CONTACTS_FAULT_MARKER=str(marker), CONTACTS_QUALITY_WORKER="false")
+    trace = tmp_path / "trace"
+    killed = cli(settings, DAY2, CONTACTS_FAULT_POINT=point, CONTACTS_FAULT_MARKER=str(marker), CONTACTS_QUALITY_WORKER="false",
+                 CONTACTS_FAULT_TRACE=str(trace))  # fmt: skip
     assert killed.returncode == -9 and marker.read_text() == f"{point}\n", killed.stderr
+    assert trace.read_text().split()[-1] == point.split(".")[0]  # the step it was in when it died
     assert_same_tables(published(settings), new if point == "publish.after_commit" else old)
     assert runs(settings)["status"].tolist() == ["success", "success" if point == "publish.after_commit" else "running"]
     worker = "true" if point == POINTS[0] else "false"  # one of them finishes through the quality worker process
@@ -191,6 +198,49 @@ def test_a_kill_at_any_point_leaves_the_old_or_the_new_state_and_the_next_run_co
     assert store_of(settings).files_on_disk() == live(settings)  # the killed run's files are gone
     statuses = runs(settings)["status"].tolist()
     assert statuses[-1] == "success" and statuses.count("running") == 0
+
+
+def killed_at(settings: Settings, day: str, seconds: float, trace: Path) -> tuple[int, str]:
+    """Start `python -m pipeline run` (quality worker on, as users run it), SIGKILL its process group after `seconds`;
+    returns its exit code and the step it was in (the last line of its trace)."""
+    command = [sys.executable, "-m", "pipeline", "run", "--landing", str(settings.landing), "--warehouse", settings.warehouse_url,
+               "--start", day, "--end", day]  # fmt: skip
+    environment = dict(os.environ, PYTHONPATH=str(REPO_DAGS.parent), CONTACTS_WORKSPACE=str(settings.workspace), CONTACTS_BUCKETS="2",
+                       CONTACTS_QUALITY_WORKER="true", CONTACTS_FAULT_TRACE=str(trace))  # fmt: skip
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    steps = trace.read_text().split() if trace.exists() else []
+    return process.returncode, steps[-1] if steps else "python start-up"
+
+
+def test_kills_spread_over_a_real_run_leave_the_old_or_the_new_state_and_the_next_run_converges(tmp_path):
+    """Black box: a run's length is measured, then runs are killed at moments spread over it, wherever they are."""
+    landing = tmp_path / "landing"
+    generate_landing(landing, visitors=1200, days=2, start=date(2025, 3, 1), seed=7)
+    clean = Settings(warehouse_url=f"sqlite:///{tmp_path / 'clean.db'}", landing=landing, workspace=tmp_path / "clean-runs", buckets=2)
+    run(clean, DAY1)
+    old = published(clean)
+    started = time.monotonic()
+    assert killed_at(clean, DAY2, 600, tmp_path / "measured")[0] == 0
+    length, new = time.monotonic() - started, published(clean)
+    settings = clean.model_copy(update={"warehouse_url": f"sqlite:///{tmp_path / 'killed.db'}", "workspace": tmp_path / "runs"})
+    run(settings, DAY1)
+    landed = []
+    for i, share in enumerate((0.2, 0.4, 0.6, 0.8)):
+        code, step = killed_at(settings, DAY2, share * length, tmp_path / f"trace-{i}")
+        landed.append((share, step if code == -signal.SIGKILL else f"finished ({code})"))
+        done = "success" in runs(settings)["status"].tolist()[1:]
+        assert_same_tables(published(settings), new if done else old)
+    print(f"run of {length:.1f} s killed in: {landed}")
+    assert sum(step in STEPS for _, step in landed) >= 3 and len({step for _, step in landed}) >= 2, landed
+    assert cli(settings, DAY2).returncode == 0
+    assert_same_tables(published(settings), new)
+    assert store_of(settings).files_on_disk() == live(settings)
+    assert runs(settings)["status"].tolist()[-1] == "success" and "running" not in runs(settings)["status"].tolist()
 
 
 READER = """

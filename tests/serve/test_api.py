@@ -15,7 +15,7 @@ import sys
 import time
 import warnings
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
@@ -140,10 +140,22 @@ def test_good_key_in_each_header_form_is_200(client, published, form):
     assert [c["email"] for c in response.json()["contacts"]] == [BOB]
 
 
-def test_use_of_a_key_is_recorded(client, good, published):
-    ask(client, {}, good)
-    [info] = [k for k in list_keys(published[0]) if k.name == "good"]
-    assert info.last_used_at is not None
+def test_use_of_a_key_is_recorded(client, published):
+    """A key of this test's own, never used before: its first request writes last_used_at, at the time of the request."""
+    name = f"used-{time.monotonic_ns()}"
+    key = create_key(published[0], name)
+    last_used = lambda: [k.last_used_at for k in list_keys(published[0]) if k.name == name]  # noqa: E731
+    assert last_used() == [None]
+    before = datetime.now(timezone.utc).replace(tzinfo=None)
+    assert ask(client, {}, {"Authentication": key}).status_code == 200
+    (used,) = last_used()
+    assert before - timedelta(seconds=1) <= used <= datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def test_with_both_headers_authentication_wins(client, published):
+    good, revoked = published[1]["good"], published[1]["revoked"]
+    assert ask(client, {}, {"Authentication": good, "Authorization": f"Bearer {revoked}"}).status_code == 200
+    assert_error(ask(client, {}, {"Authentication": revoked, "Authorization": f"Bearer {good}"}), 401)
 
 
 # --- answers ----------------------------------------------------------------------------------------
@@ -164,8 +176,11 @@ def test_no_match_is_200_with_the_seeds_message(client, good):
         assert (response.status_code, response.json()) == (200, NO_MATCH)
 
 
-def test_empty_body_is_an_empty_query(client, good):
-    assert ask(client, b"", good).json() == ask(client, {}, good).json()
+def test_empty_body_is_an_empty_query(client, good, published):
+    empty, braces = ask(client, b"", good), ask(client, {}, good)
+    assert (empty.status_code, braces.status_code) == (200, 200)
+    expected = query_contacts(published[0], {}, as_of=datetime.fromisoformat(AS_OF))
+    assert empty.json() == braces.json() == expected and len(expected["contacts"]) == 3
 
 
 def test_without_as_of_days_are_counted_to_now(client, good):
@@ -210,6 +225,8 @@ def test_same_answers_as_the_cli(client, good, published, request_):
         ({"emails": [f"u{i}@example.com" for i in range(10_001)]}, "emails"),
         ({"emails": ",".join(f"u{i}@example.com" for i in range(10_001))}, "emails"),
         ({"source": "a\x00b"}, "source"),
+        (b'{"campaign": "\\ud800x"}', "campaign"),
+        (b'{"meta_id": "a\\udfffb"}', "meta_id"),
         (b'{"source": "google.com"', None),
         (b"\xff\xfe{}", None),
         (b"[" * 5000, None),
@@ -219,7 +236,7 @@ def test_same_answers_as_the_cli(client, good, published, request_):
     ],
     ids=[
         "unknown-field", "offset-type", "source-type", "touch-scope", "bad-date", "bad-end-date", "start-after-end",
-        "negative-offset", "too-many-emails", "too-many-emails-string", "nul", "not-json", "not-utf8", "too-deep",
+        "negative-offset", "too-many-emails", "too-many-emails-string", "nul", "lone-surrogate", "lone-low-surrogate", "not-json", "not-utf8", "too-deep",
         "array", "string", "number",
     ],
 )
@@ -234,6 +251,15 @@ def test_bad_request_has_the_clis_error_shape(client, good, published):
     )
     assert cli.returncode == 2
     assert ask(client, {"offset": -1}, good).json() == json.loads(cli.stdout)
+
+
+def test_whitespace_alone_is_not_json_as_on_the_cli(client, good):
+    assert "not valid JSON" in assert_error(ask(client, b" \n", good), 400)["error"]
+
+
+def test_unknown_query_parameter_is_400_naming_it(client, good):
+    response = client.post("/api/v1/contacts", json={}, headers=good, params={"as_of": AS_OF, "asof": "2025-07-10"})
+    assert "unknown query parameter 'asof'" in assert_error(response, 400, "asof")["error"]
 
 
 def test_bad_as_of_is_400(client, good):

@@ -28,14 +28,15 @@ from pipeline.serve.query import TOUCH_SCOPES
 from pipeline.serve.reader import NO_MATCH
 from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine
+from tests.conftest import examples
 from tests.serve.test_api import ALICE, BOB, CAROL, RESPONSE_SCHEMA, published_with_keys
 
 with warnings.catch_warnings():  # Starlette suggests httpx2, which this project does not install
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-FUZZ = hypothesis_settings(
-    max_examples=50, deadline=None, derandomize=True, database=None,
+FUZZ = hypothesis_settings(  # new inputs every run (failures kept in the profile's example database, replayed first)
+    max_examples=examples(50), deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_headers_conformance, response_schema_conformance]
@@ -83,11 +84,11 @@ def operations(app, scheme: str, key: str):
     return schemathesis.openapi.from_asgi("/openapi.json", app, config=config)
 
 
-def assert_conforms(operation, mode: GenerationMode, *, examples: int = 50) -> None:
+def assert_conforms(operation, mode: GenerationMode, *, tries: int = 50) -> None:
     """Every generated case of an operation is answered as documented; negative ones must also be rejected."""
     checks = CHECKS + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
 
-    @hypothesis_settings(FUZZ, max_examples=examples)
+    @hypothesis_settings(FUZZ, max_examples=examples(tries))
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case):
         case.call_and_validate(checks=checks)
@@ -107,7 +108,7 @@ def test_either_scheme_is_enforced(api, scheme):
     app, key = api
     operation = operations(app, scheme, key)["/api/v1/contacts"]["POST"]
 
-    @hypothesis_settings(FUZZ, max_examples=10)
+    @hypothesis_settings(FUZZ, max_examples=examples(10))
     @given(case=operation.as_strategy())
     def check(case):
         case.call_and_validate(checks=[*CHECKS, ignored_auth])
@@ -119,7 +120,7 @@ def test_either_scheme_is_enforced(api, scheme):
 def test_journey_conforms_to_the_openapi_document(api, mode):
     """The web UI's journey route: any body gets a documented status and shape (200, 400 or 404), never a 500."""
     app, key = api
-    assert_conforms(operations(app, "ApiKey", key)["/api/v1/journey"]["POST"], mode, examples=40)
+    assert_conforms(operations(app, "ApiKey", key)["/api/v1/journey"]["POST"], mode, tries=40)
 
 
 def test_healthz_conforms_to_the_openapi_document(api):

@@ -126,7 +126,7 @@ def test_openapi_documents_the_request_and_the_answer(client):
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["positive", "negative"])
 def test_attribution_conforms_to_the_openapi_document(client, published, mode):
-    assert_conforms(operations(client.app, "ApiKey", published[1]["good"])[PATH]["POST"], mode, examples=40)
+    assert_conforms(operations(client.app, "ApiKey", published[1]["good"])[PATH]["POST"], mode, tries=40)
 
 
 # --- the command line -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -114,12 +114,19 @@ def test_last_used_is_written_at_most_once_a_minute(settings):
 
 
 def test_list_is_oldest_first_with_every_key(settings):
-    for name in ("one", "two", "three"):
+    """Creation times (stored to the second) set apart so that neither name nor insertion order gives this list;
+    keys made in the same second are listed by name."""
+    created = {"zeta": datetime(2025, 1, 1), "alpha": datetime(2025, 2, 1), "mid": datetime(2025, 3, 1), "beta": datetime(2025, 3, 1)}
+    for name in ("mid", "beta", "alpha", "zeta"):
         create_key(settings, name)
-    revoke_key(settings, "two")
+    with get_engine(settings.warehouse_url).begin() as conn:
+        for name, when in created.items():
+            conn.execute(t.api_keys.update().where(t.api_keys.c.name == name).values(created_at=when))
+    revoke_key(settings, "alpha")
     listed = list_keys(settings)
-    assert sorted(k.name for k in listed) == ["one", "three", "two"]
-    assert [k.name for k in listed if k.revoked_at] == ["two"]
+    assert [(k.name, k.created_at) for k in listed] == sorted(created.items(), key=lambda item: (item[1], item[0]))
+    assert [k.name for k in listed] == ["zeta", "alpha", "beta", "mid"]
+    assert [k.name for k in listed if k.revoked_at] == ["alpha"]
 
 
 # --- the command line ---------------------------------------------------------------------------------

@@ -89,16 +89,18 @@ def test_start_after_end_names_start_date(start, end):
 
 
 @pytest.mark.parametrize(
-    ("start", "end"),
+    ("start", "end", "window"),
     [
-        ("2025-07-01T23:59:59Z", "2025-07-01"),
-        ("2025-07-01", "2025-07-01"),
-        ("2025-07-01T10:00:00Z", "2025-07-01T10:00:00Z"),
-        ("2025-07-01", "2025-07-01T00:00:00Z"),
+        ("2025-07-01T23:59:59Z", "2025-07-01", (datetime(2025, 7, 1, 23, 59, 59), datetime(2025, 7, 2))),
+        ("2025-07-01", "2025-07-01", (datetime(2025, 7, 1), datetime(2025, 7, 2))),
+        ("2025-07-01T10:00:00Z", "2025-07-01T10:00:00Z", (datetime(2025, 7, 1, 10), datetime(2025, 7, 1, 10, 0, 0, 1))),
+        ("2025-07-01", "2025-07-01T00:00:00Z", (datetime(2025, 7, 1), datetime(2025, 7, 1, 0, 0, 0, 1))),
     ],
 )
-def test_start_on_or_before_end_is_fine(start, end):
-    parse_request({"start_date": start, "end_date": end})
+def test_start_on_or_before_end_is_fine(start, end, window):
+    """Accepted, as the window [start, end) that holds both bounds (a date-only end covers its whole day)."""
+    query = parse_request({"start_date": start, "end_date": end})
+    assert (query.start, query.end) == window
 
 
 def test_negative_offset_is_named():
