@@ -53,10 +53,6 @@ def bot_flags(user_agents: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 
 def is_bot(user_agents: pd.Series) -> pd.Series:
-    """True where the user agent matches a bot pattern; NA or blank user agents are not bots. Each distinct UA once."""
-    codes, uniques = pd.factorize(user_agents)
-    values = pa.array(np.asarray(uniques, dtype=object), type=pa.string())
-    blank = pc.equal(pc.utf8_trim_whitespace(values), "").fill_null(True).to_numpy(zero_copy_only=False)
-    matched = _match_any(values) & ~blank if len(values) else np.zeros(0, dtype=bool)
-    flags = np.append(matched, False)  # code -1 (NA) → not a bot
-    return pd.Series(flags[codes], index=user_agents.index, name=user_agents.name, dtype=bool)
+    """`bot_flags` for a pandas column (NA or blank user agents are not bots)."""
+    flags = bot_flags(pa.array(user_agents, type=pa.string(), from_pandas=True))
+    return pd.Series(flags.to_numpy(zero_copy_only=False), index=user_agents.index, name=user_agents.name, dtype=bool)
