@@ -59,8 +59,8 @@ class Settings(BaseSettings):
         description="Runs chained in one process (`python -m pipeline run`) validate in a second process that imports Great "
         "Expectations once, while the run computes; off: validate in the run's own process, as the DAG's check task does.",
     )
-    fault_point: str | None = Field(default=None, description="Tests only: a crash point of runs.faults where the run kills itself.")
-    fault_marker: str | None = Field(default=None, description="Tests only: a file the crash point's name is appended to before the kill.")
+    fault_point: str | None = Field(default=None, description="Tests only: a fault point of runs.faults where the run fails (see fault_action).")
+    fault_marker: str | None = Field(default=None, description="Tests only: a file the fault point's name is appended to when it fires (once per file).")
     fault_action: Literal["kill", "raise", "pause"] = Field(
         default="kill", description="Tests only: what the fault point does (SIGKILL, raise, or wait for the test).")
     fault_trace: str | None = Field(default=None, description="Tests only: a file each step's name is appended to as a run enters it.")

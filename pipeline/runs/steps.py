@@ -136,9 +136,8 @@ def _journey_sessions(workspace: Workspace, plan: RunPlan, identities: pd.DataFr
         sessions.merge(identities[["anonymous_id", "email"]], on="anonymous_id"),
         sessions.merge(conversions[["session_id", "email"]].drop_duplicates(), on="session_id"),
     ], ignore_index=True)  # fmt: skip
-    bucket = buckets_of(owners["email"], plan.buckets)
-    for b in range(plan.buckets):
-        workspace.write(f"journey_sessions-{b}", owners[bucket == b].drop(columns="email").drop_duplicates("session_id"))
+    owners = owners.assign(bucket=buckets_of(owners["email"], plan.buckets)).drop_duplicates(["bucket", "session_id"])
+    workspace.write_buckets("journey_sessions", owners.drop(columns=["email", "bucket"]), owners["bucket"].to_numpy(), plan.buckets)
 
 
 def summarise(settings: Settings, run_id: str, bucket: int) -> dict:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -86,12 +87,14 @@ class Workspace:
         pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), tmp)
         tmp.replace(path)
 
-    def write_changes(self, changes: pd.DataFrame, buckets: int) -> None:
-        """The changed visitors (anonymous_id, visitor_key, change_at), one file per bucket (changes-0 … changes-N),
-        so a bucket task reads only its own."""
-        bucket = key_bucket(changes["visitor_key"].to_numpy(), buckets)
+    def write_buckets(self, name: str, frame: pd.DataFrame, bucket: np.ndarray, buckets: int) -> None:
+        """Write one file per bucket (name-0 … name-N) from each row's bucket number, so a bucket task reads only its own."""
         for b in range(buckets):
-            self.write(f"changes-{b}", changes[bucket == b])
+            self.write(f"{name}-{b}", frame[bucket == b])
+
+    def write_changes(self, changes: pd.DataFrame, buckets: int) -> None:
+        """The changed visitors (anonymous_id, visitor_key, change_at), split by their visitor key's bucket."""
+        self.write_buckets("changes", changes, key_bucket(changes["visitor_key"].to_numpy(), buckets), buckets)
 
     def read(self, name: str) -> pd.DataFrame:
         return pd.read_parquet(self.root / f"{name}.parquet")
