@@ -69,6 +69,21 @@ def _attribution_columns() -> list[Column]:
     ]
 
 
+def _role_columns() -> list[Column]:
+    """A pair's touch roles (the reader's touch scopes)."""
+    return [Column(role, Boolean, nullable=False) for role in ROLES]
+
+
+def _conversion_filter_columns() -> list[Column]:
+    """The conversion columns the reader filters on, each with its flag "the pair's first conversion with this value"."""
+    return [
+        Column("conversion_type", Text),
+        Column("conversion_id", Text),
+        Column("conversion_page", Text, nullable=False),
+        *[Column(flag, Boolean, nullable=False) for flag in CONVERSION_FILTERS.values()],
+    ]
+
+
 events = Table(
     "events",
     metadata,
@@ -209,16 +224,12 @@ contact_conversions = Table(
     Column("event_id", Text, primary_key=True),
     Column("session_id", String(32), nullable=False),
     Column("session_timestamp", DateTime, nullable=False),
-    *[Column(role, Boolean, nullable=False) for role in ROLES],
-    *[c._copy() for c in _attribution_columns() if c.name in SESSION_FILTERS],
+    *_role_columns(),
+    *[c for c in _attribution_columns() if c.name in SESSION_FILTERS],
     Column("conversion_timestamp", DateTime, nullable=False),
-    Column("conversion_type", Text),
-    Column("conversion_id", Text),
-    Column("conversion_page", Text, nullable=False),
-    *[Column(flag, Boolean, nullable=False) for flag in CONVERSION_FILTERS.values()],
-    # conversion filters walk one of these in pair order, covering the flags, roles, the conversion time and
-    # the session filters;
-    # the per-contact index serves the "earlier matching pair of the same contact" probe
+    *_conversion_filter_columns(),
+    # conversion filters walk one of these in pair order, covering the flags, roles, the conversion time and the
+    # session filters; the per-contact index serves the "earlier matching pair of the same contact" probe
     *[
         Index(f"ix_contact_conversions_{name}", name, "session_timestamp", "session_id", "email", flag, *ROLES,
               "conversion_timestamp", *SESSION_FILTERS)
@@ -246,8 +257,8 @@ reader_counted_pairs = Table(
     Column("email", Text, primary_key=True),
     Column("session_id", String(32), primary_key=True),
     Column("day", Date, nullable=False),
-    *[Column(role, Boolean, nullable=False) for role in ROLES],
-    *[c._copy() for c in _attribution_columns() if c.name in SESSION_FILTERS],
+    *_role_columns(),
+    *[c for c in _attribution_columns() if c.name in SESSION_FILTERS],
 )
 
 # The same for the contacts' conversions: what the conversion columns' counts hold.
@@ -257,11 +268,8 @@ reader_counted_conversions = Table(
     Column("email", Text, primary_key=True),
     Column("event_id", Text, primary_key=True),
     Column("day", Date, nullable=False),
-    *[Column(role, Boolean, nullable=False) for role in ROLES],
-    Column("conversion_type", Text),
-    Column("conversion_id", Text),
-    Column("conversion_page", Text, nullable=False),
-    *[Column(flag, Boolean, nullable=False) for flag in CONVERSION_FILTERS.values()],
+    *_role_columns(),
+    *_conversion_filter_columns(),
 )
 
 contacts = Table(
