@@ -81,26 +81,33 @@ class _Digest:
         return self.sha256.hexdigest()
 
 
-def _split_lines(block: bytes) -> pa.Array:
-    """A block of whole lines (each ending in a newline) as text, one element per line, without its line end.
+def _split_lines(data: bytes, end: int) -> pa.Array:
+    """The whole lines of data[:end] (each ending in a newline) as text, one element per line, without its line end.
 
-    The line ends (a newline, and one carriage return before it: Windows files) are cut out with one byte mask, so
-    the lines' text is one buffer and no Python string is made per line; invalid UTF-8 is replaced, not fatal.
+    Arrow splits the bytes at their newlines in C, without copying them or making a Python string per line; one
+    carriage return before a newline (Windows files) is cut too; invalid UTF-8 is replaced, not fatal.
     """
-    data = np.frombuffer(block, dtype=np.uint8)
-    newlines = np.flatnonzero(data == 10)
-    windows = (newlines > 0) & (data[np.maximum(newlines - 1, 0)] == 13)  # "\r\n"
-    ends = newlines - windows
-    keep = np.ones(len(data), dtype=bool)
-    keep[newlines] = False
-    keep[ends[windows]] = False
-    offsets = np.r_[0, np.cumsum(ends - np.r_[0, newlines[:-1] + 1])].astype(np.int64)
-    text = pa.py_buffer(data[keep])
-    lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(newlines), [None, pa.py_buffer(offsets), text])
+    offsets = pa.py_buffer(np.array([0, end], dtype=np.int64))
+    block = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
+    lines = pc.list_flatten(pc.split_pattern(block, b"\n"))
+    lines = lines.slice(0, len(lines) - 1)  # the empty piece after the last newline
+    windows = pc.ends_with(lines, b"\r")
+    if pc.any(windows).as_py():
+        lines = pc.if_else(windows, pc.binary_slice(lines, 0, -1), lines)
     try:
         return lines.cast(pa.large_string())
     except pa.ArrowInvalid:
         return pa.array([line.decode("utf-8", errors="replace") for line in lines.to_pylist()], type=pa.large_string())
+
+
+def _blank(lines: pa.Array) -> pa.Array:
+    """Empty or white-space-only lines (not events, not counted). Only lines that start with white space are looked
+    at whole: JSON lines start with a brace, so that is a few lines, not every line."""
+    first = pc.utf8_slice_codeunits(lines, 0, 1)
+    suspects = pc.or_(pc.equal(first, ""), pc.utf8_is_space(first))
+    if not pc.any(suspects).as_py():
+        return suspects
+    return pc.and_(suspects, pc.or_(pc.equal(pc.utf8_length(lines), 0), pc.utf8_is_space(lines)))
 
 
 class LandingFile:
@@ -118,8 +125,7 @@ class LandingFile:
         for raw in self._parquet_rows() if self.path.name.endswith(".parquet") else self._text_blocks(chunk_bytes):
             numbers = pa.array(np.arange(first_line, first_line + len(raw), dtype=np.int64))
             first_line += len(raw)
-            blank = pc.or_(pc.equal(pc.utf8_length(raw), 0), pc.utf8_is_space(raw))
-            table = pa.table({"line_number": numbers, "raw": raw}).filter(pc.invert(blank))
+            table = pa.table({"line_number": numbers, "raw": raw}).filter(pc.invert(_blank(raw)))
             self.lines_read += table.num_rows
             yield table.add_column(0, "source_file", pa.array([self.source] * table.num_rows, type=pa.large_string()))
 
@@ -131,15 +137,15 @@ class LandingFile:
             while True:
                 block = source.read(chunk_bytes)
                 data = rest + block
-                if first:
+                if first and not (block and BOM.startswith(data) and data != BOM):  # (a short read may hold part of one)
                     data, first = data.removeprefix(BOM), False  # a byte-order mark is not part of the first line
                 if not block:
                     if data:
-                        yield _split_lines(data + b"\n")
+                        yield _split_lines(data + b"\n", len(data) + 1)
                     return
                 cut = data.rfind(b"\n") + 1
                 if cut:
-                    yield _split_lines(data[:cut])
+                    yield _split_lines(data, cut)
                 rest = data[cut:]
 
     def _parquet_rows(self) -> Iterator[pa.Array]:

@@ -60,13 +60,15 @@ def staged_chunk(con: duckdb.DuckDBPyConnection, lines: pa.Table, load_date: dat
     contract = load_contract()
     checked = check_lines(con, lines, load_date, contract)
     bad = pc.is_valid(checked["reason"])
-    rejected = checked.filter(bad)
+    kept = ["source_file", "line_number", "raw", "reason", "event_id", "event_id__type", "email", "email__type"]
+    rejected = checked.select(kept).filter(bad)  # only the columns each side keeps are filtered (copied)
     day = pa.array([load_date] * rejected.num_rows, type=pa.date32())
     quarantine = pa.table({
         "source_file": rejected["source_file"], "line_number": rejected["line_number"], "raw": rejected["raw"], "load_date": day,
         "reason": rejected["reason"], "event_id": _text_of(rejected, "event_id"), "email": _normalised_email(_text_of(rejected, "email")),
     })  # fmt: skip
-    valid = checked.filter(pc.invert(bad))
+    valid = checked.select([*EVENT_COLUMNS, f"{contract.timestamp_field}__utc", "source_file", "line_number"])
+    valid = valid.filter(pc.invert(bad)) if rejected.num_rows else valid
     columns = {name: valid[name] for name in EVENT_COLUMNS}
     columns["timestamp"] = valid[f"{contract.timestamp_field}__utc"]
     columns["email"] = _normalised_email(valid["email"])

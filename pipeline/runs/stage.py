@@ -15,10 +15,11 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from pipeline.contract.landing import LandingFile, partition_files
+from pipeline.contract.schema import in_batches
 from pipeline.contract.staging import EVENT_COLUMNS, staged_chunk
 from pipeline.runs import lock
 from pipeline.runs.faults import fault_point
-from pipeline.runs.scratch import scratch_duckdb
+from pipeline.runs.scratch import as_frame, scratch_duckdb
 from pipeline.runs.suppression import ERASED_RAW, ERASED_REASON, erased_mask, redact_quarantine, suppressed_hashes
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
@@ -56,7 +57,7 @@ def _load_lines(con, settings: Settings, plan: RunPlan, hashes: set[str]) -> tup
 
 def _append(con, table: str, rows: pa.Table, extra: str = "") -> None:
     """Insert Arrow rows into a scratch table by column name (DuckDB casts to the table's types)."""
-    con.register("incoming", rows)
+    con.register("incoming", in_batches(rows))
     con.execute(f"INSERT INTO {table} BY NAME SELECT *{extra} FROM incoming")
     con.unregister("incoming")
 
@@ -147,7 +148,7 @@ def _changes(con) -> pd.DataFrame:
     An event removed and staged again unchanged (a rerun of a day) is no change; neither is a new origin.
     """
     same = " AND ".join(f"n.{c} IS NOT DISTINCT FROM o.{c}" for c in CHANGE_COLUMNS if c != "event_id")
-    return con.sql(
+    return as_frame(con.sql(
         f"""WITH n AS (SELECT {', '.join(CHANGE_COLUMNS)} FROM staged),
         changed AS (
             SELECT n.anonymous_id AS a1, n.timestamp AS t1, o.anonymous_id AS a2, o.timestamp AS t2
@@ -157,7 +158,7 @@ def _changes(con) -> pd.DataFrame:
                   UNION ALL SELECT a2, t2 FROM changed WHERE a2 IS NOT NULL)
         SELECT anonymous_id, {KEY_SQL.format('anonymous_id')} AS visitor_key, min(ts) AS change_at
         FROM sides GROUP BY anonymous_id ORDER BY anonymous_id"""
-    ).df()
+    ))
 
 
 def _write_new_files(con, store: EventStore, plan: RunPlan) -> list[EventFile]:

@@ -15,7 +15,7 @@ import pandas as pd
 from pipeline.contract.schema import load_contract
 from pipeline.runs import lock
 from pipeline.runs.faults import fault_point
-from pipeline.runs.scratch import scratch_duckdb
+from pipeline.runs.scratch import as_frame, scratch_duckdb
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.transform.contacts import build_contact_tables
@@ -62,12 +62,12 @@ def visitor_events(settings: Settings, workspace: Workspace, files: list[str], r
     low, high = key_range(bucket, buckets)
     with scratch_duckdb(settings, workspace) as con:
         con.register("resume", resume[["anonymous_id", "resume_at"]])
-        return con.sql(
+        return as_frame(con.sql(
             f"""SELECT {', '.join('e.' + c for c in EVENT_READ)} FROM {store.relation(con, files)} e
             JOIN resume r ON e.anonymous_id = r.anonymous_id
             WHERE e.visitor_key BETWEEN {low} AND {high} AND e.timestamp >= r.resume_at AND NOT e.is_bot
             ORDER BY e.visitor_key, e.anonymous_id, e.timestamp, e.event_type = 'conversion', e.event_id"""
-        ).df()
+        ))
 
 
 def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
