@@ -18,6 +18,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pipeline.settings import SCHEMAS_DIR
 
@@ -156,22 +157,28 @@ def in_batches(rows: pa.Table) -> pa.Table:
 
 
 def check_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, load_date: date, contract: Contract | None = None) -> pa.Table:
-    """Every line of a chunk, parsed and checked: its fields (text), `timestamp` as UTC, and `reason` (NULL: valid)."""
+    """Every line of a chunk, parsed and checked: its fields (text), `timestamp` as UTC, and `reason` (NULL: valid).
+
+    One query does it all when every timestamp is in the everyday form DuckDB reads; otherwise pandas reads the
+    unusual ones and the reasons are asked again. Rows come back whole, in any order (threads may reorder them).
+    """
     contract = contract or load_contract()
-    stamp = contract.timestamp_field
+    stamp, utc = contract.timestamp_field, _column(contract.timestamp_field, "__utc")
     con.register("lines", in_batches(lines))
-    parsed = con.sql(parse_sql(contract)).arrow().read_all()
+    checked = con.sql(
+        f"SELECT *, {reason_sql(contract, load_date)} AS reason FROM (SELECT *, {_column(stamp, '__fast')} AS {utc} FROM ({parse_sql(contract)}))"
+    ).arrow().read_all()
     con.unregister("lines")
-    utc = parsed[f"{stamp}__fast"]
+    if not pc.any(checked[f"{stamp}__slow"]).as_py():
+        return checked
+    parsed = checked.drop_columns([f"{stamp}__utc", "reason"])  # unusual forms: pandas' ISO 8601 parser decides
     slow = parsed[f"{stamp}__slow"].to_numpy(zero_copy_only=False)
-    if slow.any():  # unusual forms: pandas' ISO 8601 parser decides
-        rows = np.flatnonzero(slow)
-        texts = parsed[stamp].take(pa.array(rows)).to_pandas().astype("str")
-        values = utc.combine_chunks().to_pandas()
-        values.iloc[rows] = parse_timestamps(texts).to_numpy()
-        utc = pa.array(values, type=pa.timestamp("us", tz="UTC"))
-    parsed = parsed.append_column(f"{stamp}__utc", utc)
-    con.register("parsed", in_batches(parsed))  # rows come back whole: with several threads their order may change
+    rows = np.flatnonzero(slow)
+    texts = parsed[stamp].take(pa.array(rows)).to_pandas().astype("str")
+    values = parsed[f"{stamp}__fast"].combine_chunks().to_pandas()
+    values.iloc[rows] = parse_timestamps(texts).to_numpy()
+    parsed = parsed.append_column(f"{stamp}__utc", pa.array(values, type=pa.timestamp("us", tz="UTC")))
+    con.register("parsed", in_batches(parsed))
     checked = con.sql(f"SELECT *, {reason_sql(contract, load_date)} AS reason FROM parsed").arrow().read_all()
     con.unregister("parsed")
     return checked
