@@ -150,10 +150,10 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
         return {"contacts_touched": 0, "contacts": 0}
     emails = _mine(workspace.read("touched"), "email", plan.buckets, bucket)["email"]
     new_identities = workspace.read("identities")
-    changed = set() if plan.full_refresh else set(workspace.read_buckets("changes", plan.buckets)["anonymous_id"])
-    gone_sessions = set(workspace.read_buckets("session_deletes", plan.buckets)["session_id"])
+    changed = [] if plan.full_refresh else workspace.read_buckets("changes", plan.buckets)["anonymous_id"]
+    gone_sessions = workspace.read_buckets("session_deletes", plan.buckets)["session_id"]
     new_conversions = workspace.read_buckets("conversions", plan.buckets)
-    gone_conversions = set(workspace.read_buckets("conversion_deletes", plan.buckets)["event_id"])
+    gone_conversions = workspace.read_buckets("conversion_deletes", plan.buckets)["event_id"]
     keys = [] if plan.full_refresh else emails
     with get_engine(settings.warehouse_url).connect() as conn:
         conversions = read_where_in(conn, t.conversions, "email", keys)
