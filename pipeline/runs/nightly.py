@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from pipeline.contract.landing import landing_days
 from pipeline.runs.faults import trace
 from pipeline.runs.lock import this_process
-from pipeline.runs.publish import publish
+from pipeline.runs.publish import prepare, publish
 from pipeline.runs.quality import check_run
 from pipeline.runs.quality_worker import QualityWorker
 from pipeline.runs.stage import stage_run
@@ -78,14 +78,17 @@ def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = 
 def run_steps(
     settings: Settings, run_id: str, *, erase: tuple | None = None, worker: QualityWorker | None = None, clock: StepClock | None = None
 ) -> dict:
-    """sessionize[b] → identify → summarise[b] → check → publish; a failure marks the run failed."""
+    """sessionize[b] → identify → summarise[b] → check → publish (with a quality worker, publish prepares its rows
+    while the worker finishes the last gates, then waits for them); a failure marks the run failed."""
     clock = clock or StepClock()
     try:
         compute_run(settings, run_id, worker, clock)
+        with clock("publish", settings):
+            prepared = prepare(settings, run_id) if worker else None  # while the worker finishes the gates
         with clock("check", settings):
             check_run(settings, run_id, worker.outcomes(run_id) if worker else None)
         with clock("publish", settings):
-            return publish(settings, run_id, erase=erase)
+            return publish(settings, run_id, erase=erase, prepared=prepared)
     except BaseException as exc:
         fail_run(settings, run_id, exc)
         raise

@@ -7,6 +7,8 @@ run started from, so a run computed on a stale state fails instead of overwritin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 
 import pandas as pd
@@ -92,7 +94,34 @@ def _close_history(conn: Connection, emails: list[str], now) -> None:
         conn.execute(update(h).where(and_(h.c.email.in_(chunk), h.c.valid_to.is_(None))).values(valid_to=now))
 
 
-def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> dict:
+@dataclass
+class Prepared:
+    """Publish's work before its transaction: the new rows (on SQLite already written ahead to a scratch file), the
+    history rows to close, the touched contacts and the time the history records."""
+
+    bulk: BulkRows
+    closing: list[str]
+    touched: pd.Series
+    now: datetime
+
+
+def prepare(settings: Settings, run_id: str) -> Prepared | None:
+    """Everything publish can do before its transaction; nothing in the warehouse changes. A chain of runs does it
+    while the quality worker finishes the last gates (None: an unchanged rerun, nothing to prepare)."""
+    workspace = Workspace(settings, run_id)
+    plan = workspace.plan()
+    if plan.unchanged_since:
+        return None
+    engine = get_engine(settings.warehouse_url)
+    store = EventStore(settings.event_store_location())
+    now = utc_now()
+    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite")
+    with engine.connect() as conn:
+        closing = _new_rows(bulk, settings, store, workspace, plan, conn, now)
+    return Prepared(bulk, closing, workspace.read_buckets("contact_deletes", plan.buckets)["email"], now)
+
+
+def publish(settings: Settings, run_id: str, *, erase: tuple | None = None, prepared: Prepared | None = None) -> dict:
     """Step last: the run's changes become visible at once, with its pipeline_runs row set to success."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
@@ -100,11 +129,7 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
         return _publish_unchanged(settings, plan)
     engine = get_engine(settings.warehouse_url)
     store = EventStore(settings.event_store_location())
-    touched = workspace.read_buckets("contact_deletes", plan.buckets)["email"]
-    now = utc_now()
-    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite")
-    with engine.connect() as conn:
-        closing = _new_rows(bulk, settings, store, workspace, plan, conn, now)
+    bulk, closing, touched, now = _parts(prepared or prepare(settings, run_id))
     with transaction(engine) as conn:
         version = _check_version(conn, plan)
         _delete_replaced(conn, settings, store, workspace, plan, touched)
@@ -127,6 +152,10 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None) -> d
     refresh_planner_statistics(engine)
     workspace.remove()
     return figures
+
+
+def _parts(prepared: Prepared) -> tuple:
+    return prepared.bulk, prepared.closing, prepared.touched, prepared.now
 
 
 def _live_paths(engine) -> list[str]:
