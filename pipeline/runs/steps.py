@@ -149,24 +149,25 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
     if plan.unchanged_since:
         return {"contacts_touched": 0, "contacts": 0}
     emails = _mine(workspace.read("touched"), "email", plan.buckets, bucket)["email"]
-    new_identities = workspace.read("identities")
-    changed = [] if plan.full_refresh else workspace.read_buckets("changes", plan.buckets)["anonymous_id"]
-    gone_sessions = workspace.read_buckets("session_deletes", plan.buckets)["session_id"]
-    new_conversions = workspace.read_buckets("conversions", plan.buckets)
-    gone_conversions = workspace.read_buckets("conversion_deletes", plan.buckets)["event_id"]
+    mine = {"email": emails}  # each output of the run is read for this bucket's contacts and visitors only
+    new_identities = workspace.read_where("identities", mine)
+    new_conversions = workspace.read_matching("conversions", plan.buckets, mine)
     keys = [] if plan.full_refresh else emails
     with get_engine(settings.warehouse_url).connect() as conn:
         conversions = read_where_in(conn, t.conversions, "email", keys)
         identities = read_where_in(conn, t.identities, "email", keys)
-        identities = identities[~member(identities["anonymous_id"], changed)]
-        identities = pd.concat([identities, new_identities[member(new_identities["email"], emails)]], ignore_index=True)
-        conversions = conversions[~member(conversions["event_id"], gone_conversions)]
-        conversions = pd.concat([conversions, new_conversions[member(new_conversions["email"], emails)]], ignore_index=True)
+        if not plan.full_refresh:
+            changed = workspace.read_matching("changes", plan.buckets, {"anonymous_id": identities["anonymous_id"]})["anonymous_id"]
+            identities = identities[~member(identities["anonymous_id"], changed)]
+        identities = pd.concat([identities, new_identities], ignore_index=True)
+        gone = workspace.read_matching("conversion_deletes", plan.buckets, {"event_id": conversions["event_id"]})["event_id"]
+        conversions = pd.concat([conversions[~member(conversions["event_id"], gone)], new_conversions], ignore_index=True)
         visitors = [] if plan.full_refresh else identities["anonymous_id"]
         sessions = read_where_in(conn, t.sessions, "anonymous_id", visitors)
         shared = set(conversions["session_id"]) - set(sessions["session_id"])
         sessions = pd.concat([sessions, read_where_in(conn, t.sessions, "session_id", [] if plan.full_refresh else shared)])
-    sessions = sessions[~member(sessions["session_id"], gone_sessions)]
+    gone = workspace.read_matching("session_deletes", plan.buckets, {"session_id": sessions["session_id"]})["session_id"]
+    sessions = sessions[~member(sessions["session_id"], gone)]
     sessions = pd.concat([sessions, workspace.read(f"journey_sessions-{bucket}")], ignore_index=True).drop_duplicates("session_id")
     tables = build_contact_tables(identities=identities, sessions=sessions, conversions=conversions, settings=settings)
     for name, frame in tables.items():

@@ -106,14 +106,22 @@ class Workspace:
     def read_matching(self, prefix: str, buckets: int, columns: dict) -> pd.DataFrame:
         """Rows of one step's per-bucket outputs whose value in any of the given columns is in that column's values
         (filtered while reading, so only the matching rows are ever held)."""
+        return self._read_filtered([f"{prefix}-{b}" for b in range(buckets)], columns)
+
+    def read_where(self, name: str, columns: dict) -> pd.DataFrame:
+        """`read_matching` of one output file."""
+        return self._read_filtered([name], columns)
+
+    def _read_filtered(self, names: list[str], columns: dict) -> pd.DataFrame:
+        paths = [str(self.root / f"{name}.parquet") for name in names]
+        schema = pa.unify_schemas([pq.read_schema(path) for path in paths], promote_options="permissive")
         condition = None
         for column, values in columns.items():
             values = values if isinstance(values, pd.Series) else pd.Series(sorted(values), dtype="str")
             keys = pa.array(values.astype("str"), type=pa.string(), from_pandas=True).unique()
-            part = ds.field(column).isin(keys)
+            kind = schema.field(column).type  # a column that is empty in every file has no type: nothing matches
+            part = ds.scalar(False) if kind == pa.null() else ds.field(column).isin(keys.cast(kind))
             condition = part if condition is None else condition | part
-        paths = [str(self.root / f"{prefix}-{b}.parquet") for b in range(buckets)]
-        schema = pa.unify_schemas([pq.read_schema(path) for path in paths], promote_options="permissive")
         return ds.dataset(paths, schema=schema, format="parquet").to_table(filter=condition).to_pandas()
 
     def write_json(self, name: str, data: dict) -> None:
