@@ -129,7 +129,8 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None, prep
         return _publish_unchanged(settings, plan)
     engine = get_engine(settings.warehouse_url)
     store = EventStore(settings.event_store_location())
-    bulk, closing, touched, now = _parts(prepared or prepare(settings, run_id))
+    prepared = prepared or prepare(settings, run_id)
+    bulk, closing, touched, now = prepared.bulk, prepared.closing, prepared.touched, prepared.now
     with transaction(engine) as conn:
         version = _check_version(conn, plan)
         _delete_replaced(conn, settings, store, workspace, plan, touched)
@@ -152,10 +153,6 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None, prep
     refresh_planner_statistics(engine)
     workspace.remove()
     return figures
-
-
-def _parts(prepared: Prepared) -> tuple:
-    return prepared.bulk, prepared.closing, prepared.touched, prepared.now
 
 
 def _live_paths(engine) -> list[str]:
