@@ -83,8 +83,10 @@ def run_steps(
     clock = clock or StepClock()
     try:
         compute_run(settings, run_id, worker, clock)
-        with clock("publish", settings):
-            prepared = prepare(settings, run_id) if worker else None  # while the worker finishes the gates
+        prepared = None
+        if worker:  # publish prepares its rows while the worker finishes the last gates
+            with clock("publish", settings):
+                prepared = prepare(settings, run_id)
         with clock("check", settings):
             check_run(settings, run_id, worker.outcomes(run_id) if worker else None)
         with clock("publish", settings):

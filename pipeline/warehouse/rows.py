@@ -192,10 +192,10 @@ def read_where_in(
     columns = columns or [c.name for c in table.columns]
     values = pd.Series(list(values) if not isinstance(values, pd.Series | pd.Index) else values, dtype=object)
     values = values.dropna().drop_duplicates().tolist()
-    condition = table.c[column].in_(bindparam("values", expanding=True))  # compiled once, cached by SQLAlchemy
-    query = select(*(table.c[c] for c in columns)).where(condition if where is None else condition & where)
     if conn.dialect.name == "sqlite":
         return _sqlite_where_in(conn, table, column, values, columns, where)
+    condition = table.c[column].in_(bindparam("values", expanding=True))  # compiled once, cached by SQLAlchemy
+    query = select(*(table.c[c] for c in columns)).where(condition if where is None else condition & where)
     rows = []
     for start in range(0, len(values), IN_CHUNK):
         rows += conn.execute(query, {"values": values[start : start + IN_CHUNK]}).fetchall()
