@@ -28,6 +28,11 @@ from pipeline.warehouse.state import current_version, utc_now
 
 STAGING_FIGURES = ("events_read", "events_loaded", "events_duplicate", "events_quarantined", "events_bot")
 READER_TABLES = ("contact_sessions", "conversions", "contacts")
+INSERT_ORDER = {  # the order new rows go in on SQLite (BulkRows): the sort keys their indexes share (sessions come
+    # from sessionize in their visitor index's order already)
+    "contact_sessions": ["session_timestamp", "session_id", "email"],
+    "contact_conversions": ["session_timestamp", "session_id", "email"],
+}
 
 
 class StaleRunError(RuntimeError):
@@ -115,7 +120,7 @@ def prepare(settings: Settings, run_id: str) -> Prepared | None:
     engine = get_engine(settings.warehouse_url)
     store = EventStore(settings.event_store_location())
     now = utc_now()
-    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite")
+    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER)
     with engine.connect() as conn:
         closing = _new_rows(bulk, settings, store, workspace, plan, conn, now)
     return Prepared(bulk, closing, workspace.read_buckets("contact_deletes", plan.buckets)["email"], now)
