@@ -80,7 +80,11 @@ class Settings(BaseSettings):
     own_domains: list[str] = Field(
         default_factory=list, description="Registered domains of the site itself: referrers from them are internal."
     )
-    buckets: int = Field(default=4, ge=1, le=1024, description="Hash buckets of visitors and contacts per run.")
+    buckets: int = Field(
+        default=1, ge=1, le=1024,
+        description="The least hash buckets of visitors and contacts a run uses (a big load gets more: `bucket_events`). "
+        "Each bucket costs every step a fixed share, so one machine runs fastest with few; on a cluster, use the worker slots.",
+    )
     lock_wait_seconds: int = Field(
         default=3 * 3600, ge=0, description="How long a run waits for another run to finish before giving up."
     )
