@@ -21,7 +21,7 @@ from pathlib import Path
 from pipeline.settings import Settings
 
 POINTS = (
-    "stage.after_first_chunk",  # lines of the first chunk are in the scratch database, nothing written yet
+    "stage.after_first_chunk",  # the first chunk is checked and spilled to the run's workspace, nothing in the store yet
     "stage.after_files",  # the run's new event files are written, not yet listed anywhere
     "check.during",  # the quality gates are running
     "publish.after_first_copy",  # inside the publish transaction, one table's rows copied in

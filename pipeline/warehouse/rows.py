@@ -92,7 +92,7 @@ class BulkRows:
         """Queue the rows `load()` returns for `table` (on SQLite they are read and written out now).
 
         On SQLite the rows go in sorted by the table's entry in `orders`: the leading columns of its busiest indexes, so
-        each index grows at a few places instead of at random ones (a 5M-event day's sessions: 10.6 → 6.9 s)."""
+        each index grows at a few places instead of at random ones (contact_sessions of a 5M-event day: 6.6 → 3.4 s)."""
         if not self.sqlite:
             self.pending.append((table, lambda conn: insert_frame(conn, table, load())))
             return
