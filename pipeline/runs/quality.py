@@ -33,6 +33,7 @@ BATCH_ROWS = 150_000  # rows a validation holds at most (about: a group ends on 
 BATCH_BYTES = 96 << 20  # and bytes in pandas (GX's checks make a few copies of what they read)
 SAMPLE_VALUES = 5  # unexpected values kept per failed expectation
 RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": SAMPLE_VALUES}
+PASS_FORMAT = {"result_format": "BOOLEAN_ONLY"}  # pass or fail only: GX skips the metrics of unexpected values
 
 
 class QualityGateError(RuntimeError):
@@ -164,13 +165,18 @@ class Validator:
         manager.reset_batch_cache()
 
     def validate(self, suite: str, batches: Iterable[pd.DataFrame]) -> SuiteOutcome:
-        """One suite over every batch; a check failing in any batch fails, its unexpected counts summed."""
+        """One suite over every batch; a check failing in any batch fails, its unexpected counts summed.
+
+        A batch is first asked only whether it passes (GX then computes no unexpected values: the four suites of a
+        run 1.3-1.7 → 0.85-0.95 s), and validated again for the details when it does not."""
         outcome = SuiteOutcome(suite, 0)
         for frame in _grouped(batches):
             definition, checks, expectations = self._suite(suite)
             with _no_batch_fingerprint():
                 batch = definition.get_batch(batch_parameters={"dataframe": with_derived(frame, suite)})
-                result = batch.validate(checks, result_format=RESULT_FORMAT)
+                result = batch.validate(checks, result_format=PASS_FORMAT)
+                if not result.success:  # the details (counts, sample values) only where something failed
+                    result = batch.validate(checks, result_format=RESULT_FORMAT)
             order = {e.meta["check"]: i for i, e in enumerate(expectations)}
             failures = sorted((_failure(r) for r in result.results if not r.success), key=lambda f: order[f["check"]])
             outcome = outcome.merged(SuiteOutcome(suite, len(result.results), failures))
