@@ -16,9 +16,11 @@ from tests.helpers import REPO_DAGS, table
 REPO = REPO_DAGS.parent
 
 
-def cli(*args: str, env: dict | None = None, stdin: str | None = None) -> subprocess.CompletedProcess:
+def cli(*args: str, env: dict | None = None, stdin: str | None = None, cwd=None) -> subprocess.CompletedProcess:
     environment = dict(os.environ, PYTHONPATH=str(REPO), **(env or {}))
-    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, env=environment, input=stdin, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args], capture_output=True, text=True, env=environment, input=stdin, timeout=600, cwd=cwd
+    )  # fmt: skip
 
 
 def test_help_lists_the_commands():
@@ -64,6 +66,16 @@ def test_run_over_generated_data_adds_up(settings, tmp_path):
     assert len(table(settings, "events")) == summary.events
     assert runs["events_bot"].sum() == summary.bot_events
     assert len(table(settings, "contacts")) > 0 and (runs["status"] == "success").all()
+
+
+def test_relative_paths_name_the_same_files_in_every_process(tmp_path):
+    """A relative warehouse URL and landing folder are the caller's: the quality-gate worker reads the same event
+    store (it once ran in the repository's folder and could not find the run's files)."""
+    generate_landing(tmp_path / "landing", visitors=40, days=1, start=date(2025, 3, 1), seed=3)
+    env = {"CONTACTS_WORKSPACE": "runs", "CONTACTS_QUALITY_WORKER": "true"}
+    result = cli("run", "--landing", "landing", "--warehouse", "sqlite:///wh.db", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "wh.db").exists() and any((tmp_path / "wh_events").rglob("*.parquet"))
 
 
 def test_full_refresh_rebuilds_from_every_landing_day(settings):

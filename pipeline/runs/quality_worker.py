@@ -12,6 +12,7 @@ outcome (or an error) out.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -39,9 +40,12 @@ class QualityWorker:
     """The worker process; `submit` hands it a suite of a run, `outcomes` collects a run's suites in submission order."""
 
     def __init__(self):
+        # the run's own working directory, so relative paths in its settings name the same files; the package is found
+        # through PYTHONPATH instead
+        path = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "pipeline.runs.quality_worker"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": path},
         )  # fmt: skip
         self.pending: list[tuple[str, str]] = []
 
