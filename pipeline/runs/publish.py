@@ -120,7 +120,7 @@ def prepare(settings: Settings, run_id: str) -> Prepared | None:
     engine = get_engine(settings.warehouse_url)
     store = EventStore(settings.event_store_location())
     now = utc_now()
-    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER)
+    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER, emptied=plan.full_refresh)
     with engine.connect() as conn:
         closing = _new_rows(bulk, settings, store, workspace, plan, conn, now)
     return Prepared(bulk, closing, workspace.read_buckets("contact_deletes", plan.buckets)["email"], now)

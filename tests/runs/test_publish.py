@@ -6,7 +6,7 @@ import hashlib
 from datetime import date
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from pipeline.runs.faults import EVERY_STEP, InjectedFault
 from pipeline.runs.nightly import compute_run, run_interval
@@ -60,6 +60,26 @@ def test_a_failure_in_any_step_leaves_the_published_tables_and_frees_the_lock(se
     assert run_statuses(settings) == ["success"] + ["failed"] * len(EVERY_STEP)
     run(settings, "2025-03-02")
     assert run_statuses(settings)[-1] == "success" and len(table(settings, "contacts")) == 2
+
+
+def present_indexes(settings) -> set[str]:
+    with get_engine(settings.warehouse_url).connect() as conn:
+        found = inspect(conn)
+        return {index["name"] for tbl in t.metadata.sorted_tables for index in found.get_indexes(tbl.name)}
+
+
+def test_a_first_publish_rebuilds_the_indexes_it_set_aside_and_a_failed_one_keeps_them(settings):
+    """Rows going into an empty SQLite table leave its secondary indexes to be built after them (rows.BulkRows): a
+    failure after the first table's copy (its indexes dropped, not yet rebuilt) must leave every index and no row; a
+    publish that lands leaves every declared index in place."""
+    two_days(settings.landing)
+    declared = {index.name for tbl in t.metadata.sorted_tables for index in tbl.indexes}
+    failing = settings.model_copy(update={"fault_point": "publish.after_first_copy", "fault_action": "raise"})
+    with pytest.raises(InjectedFault):
+        run_interval(failing, [DAY1])
+    assert declared <= present_indexes(settings) and not any(snapshot(settings).values())
+    run(settings, "2025-03-01")
+    assert declared <= present_indexes(settings) and len(table(settings, "sessions")) == 1
 
 
 def test_publish_leaves_planner_statistics_for_the_reader_tables(settings):
