@@ -138,6 +138,17 @@ def _failure(result) -> dict:
     return entry
 
 
+def _memoize_expectation_types() -> None:
+    """GX 1.x turns an expectation's class name into its type with two regular expressions (`camel_to_snake`) every
+    time it builds a configuration or looks a metric provider up: thousands of times a validation, ~18% of the gates'
+    time (8 backfill runs: 1.37 of 7.5 s). The names are a handful of class names, so the answers are memoized in the
+    module that asks (same function, same results)."""
+    from great_expectations.expectations import expectation
+
+    if not hasattr(expectation.camel_to_snake, "cache_info"):
+        expectation.camel_to_snake = lru_cache(maxsize=1024)(expectation.camel_to_snake)
+
+
 class Validator:
     """Great Expectations with its context and suites built once per process (GX's import and set-up cost seconds)."""
 
@@ -145,6 +156,7 @@ class Validator:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
+        _memoize_expectation_types()
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
