@@ -21,6 +21,7 @@ def scratch_duckdb(settings: Settings, workspace: Workspace) -> Iterator[duckdb.
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.execute("SET preserve_insertion_order = false")
+        con.execute("SET enable_progress_bar = false")  # DuckDB draws one on stderr for any query over 2 s: a run's log is no terminal
         yield con
     finally:
         con.close()
