@@ -166,10 +166,9 @@ def check_lines(con: duckdb.DuckDBPyConnection, lines: pa.Table, load_date: date
     contract = contract or load_contract()
     stamp, utc = contract.timestamp_field, _column(contract.timestamp_field, "__utc")
     con.register("lines", in_batches(lines))
-    checked = con.sql(
+    checked = _raw_of_rejected(con.sql(
         f"SELECT *, {reason_sql(contract, load_date)} AS reason FROM (SELECT *, {_column(stamp, '__fast')} AS {utc} FROM ({parse_sql(contract)}))"
-    )
-    checked = _raw_of_rejected(checked).arrow().read_all()
+    )).arrow().read_all()
     con.unregister("lines")
     if not pc.any(checked[f"{stamp}__slow"]).as_py():
         return checked

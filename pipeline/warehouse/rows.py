@@ -145,12 +145,12 @@ class BulkRows:
         rows are in (one sort each) instead of growing them row by row at random places, which beyond the page cache
         made a 5M-event day's copy superlinear."""
         if table.name not in self.empty:
-            if self.emptied:
-                self.empty[table.name] = True
-            else:
-                with self.engine.connect() as conn:
-                    self.empty[table.name] = is_empty(conn, table)
+            self.empty[table.name] = self.emptied or self._holds_no_rows(table)
         return self.empty[table.name]
+
+    def _holds_no_rows(self, table: Table) -> bool:
+        with self.engine.connect() as conn:
+            return is_empty(conn, table)
 
 
 def delete_where_in(conn: Connection, table: Table, column: str, values: Iterable) -> int:
