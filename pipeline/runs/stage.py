@@ -23,6 +23,7 @@ from pipeline.runs import lock
 from pipeline.runs.faults import fault_point
 from pipeline.runs.scratch import as_frame, scratch_duckdb
 from pipeline.runs.suppression import ERASED_RAW, ERASED_REASON, erased_mask, redact_quarantine, suppressed_hashes
+from pipeline.runs.threads import ordered_map
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.transform.keys import KEY_SQL, bucket_sql
@@ -35,30 +36,37 @@ QUARANTINE_COLUMNS = ["load_date", "source_file", "line_number", "raw", "reason"
 
 
 def _load_lines(con, settings: Settings, plan: RunPlan, hashes: set[str], spill: Path) -> tuple[int, list[dict]]:
-    """Read and check every landing file of the plan into the tables `staged` and `quarantine` (one chunk in memory).
+    """Read and check every landing file of the plan into the tables `staged` and `quarantine` (a few chunks in memory).
 
-    Each checked chunk is written to `spill` as a plain Parquet file, and the files go into the tables in one INSERT
-    at the end: DuckDB appends one big Arrow-backed scan ~4× faster than 13 chunk-sized INSERTs (a 1M-event day:
-    4.1 s → 0.4 s writing + 0.9 s inserting). Returns (non-blank lines read, manifest entries).
+    Two chunks are checked at a time, each on its own DuckDB cursor, while this thread reads the next one (the checks
+    run in DuckDB and Arrow with the GIL released: a 1M-event day's lines 3.2-3.9 → 2.8-2.9 s). Each checked chunk
+    is written to `spill` as a plain Parquet file, and the files go into the tables in one INSERT at the end: DuckDB
+    appends one big Arrow-backed scan ~4× faster than 13 chunk-sized INSERTs (a 1M-event day: 4.1 s → 0.4 s writing
+    + 0.9 s inserting). Returns (non-blank lines read, manifest entries).
     """
-    read, manifest, chunks = 0, [], ChunkFiles(spill)
-    for day in plan.days:
-        for path in partition_files(settings.landing, day):
-            file = LandingFile(path, settings.landing)
-            for chunk in file.chunks(settings.stage_chunk_bytes):
-                events, quarantine = staged_chunk(con, chunk, day)
-                if hashes:  # erased contacts (rare): their events are flagged, quarantine text naming them redacted
-                    frame = events.select(["email", "anonymous_id"]).to_pandas()
-                    events = events.append_column("erased", pa.array(erased_mask(frame, hashes, settings)))
-                    quarantine = pa.Table.from_pandas(redact_quarantine(quarantine.to_pandas(), hashes, settings), preserve_index=False)
-                chunks.add("staged", events)
-                chunks.add("quarantine", quarantine)
-                fault_point(settings, "stage.after_first_chunk")
-                read += chunk.num_rows
-            manifest.append(dict(file.manifest_entry(), load_date=day))
+    files = [(day, LandingFile(path, settings.landing)) for day in plan.days for path in partition_files(settings.landing, day)]
+    lines = ((day, chunk) for day, file in files for chunk in file.chunks(settings.stage_chunk_bytes))
+    read, chunks = 0, ChunkFiles(spill)
+    for events, quarantine, count in ordered_map(lambda item: _checked_chunk(con, settings, hashes, *item), lines):
+        chunks.add("staged", events)
+        chunks.add("quarantine", quarantine)
+        fault_point(settings, "stage.after_first_chunk")
+        read += count
     chunks.insert(con, "staged", KEYS)
     chunks.insert(con, "quarantine")
-    return read, manifest
+    return read, [dict(file.manifest_entry(), load_date=day) for day, file in files]  # every file has been read through
+
+
+def _checked_chunk(con, settings: Settings, hashes: set[str], day, chunk: pa.Table) -> tuple[pa.Table, pa.Table, int]:
+    """(valid events, quarantine rows, lines) of one chunk, checked on a cursor of its own (one per thread)."""
+    with con.cursor() as cursor:
+        cursor.execute("SET TimeZone = 'UTC'")
+        events, quarantine = staged_chunk(cursor, chunk, day)
+    if hashes:  # erased contacts (rare): their events are flagged, quarantine text naming them redacted
+        frame = events.select(["email", "anonymous_id"]).to_pandas()
+        events = events.append_column("erased", pa.array(erased_mask(frame, hashes, settings)))
+        quarantine = pa.Table.from_pandas(redact_quarantine(quarantine.to_pandas(), hashes, settings), preserve_index=False)
+    return events, quarantine, chunk.num_rows
 
 
 class ChunkFiles:

@@ -1,0 +1,28 @@
+"""The second core: work whose heavy parts run in C with the GIL released (DuckDB, Arrow, SQLite) overlapped."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+Item, Result = TypeVar("Item"), TypeVar("Result")
+WORKERS = 2  # the machines the pipeline is sized for have two cores or more; DuckDB and Arrow use the rest
+
+
+def ordered_map(func: Callable[[Item], Result], items: Iterable[Item], workers: int = WORKERS) -> Iterator[Result]:
+    """func over items on `workers` threads, results in the items' order; at most workers + 1 items are taken ahead
+    of the consumer, so memory stays that of a few items (the items are produced on the caller's thread)."""
+    with ThreadPoolExecutor(workers) as pool:
+        pending: deque[Future] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(func, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
