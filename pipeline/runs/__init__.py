@@ -17,7 +17,7 @@ def _one_malloc_arena() -> None:
         return
     try:
         ctypes.CDLL(None).mallopt(-8, 1)  # M_ARENA_MAX
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):  # no mallopt, or no C library that opens without a name
         pass
 
 
