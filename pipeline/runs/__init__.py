@@ -9,7 +9,7 @@ import os
 def _one_malloc_arena() -> None:
     """glibc gives each thread that allocates (Arrow's, the staging pool's) an arena of its own and keeps what is
     freed in each, so a long process's resident memory crept with its runs (a 10-day backfill: 0.36 → 0.60 GB, peak
-    0.81 GB). One arena, as `MALLOC_ARENA_MAX=1` would set, keeps it flat (0.39 → 0.40 GB; a 1M-event day's peak
+    0.81 GB). One arena, as `MALLOC_ARENA_MAX=1` would set, keeps it flat (0.33 → 0.42 GB; a 1M-event day's peak
     1.12 → 1.00 GB) at no cost in time: DuckDB has its own allocator, and the threads that share the arena are few.
     Only runs set it; the reader's threads keep glibc's default. The environment decides when it names a value; C
     libraries without mallopt keep theirs."""

@@ -60,7 +60,7 @@ def _load_lines(con, settings: Settings, plan: RunPlan, hashes: set[str], spill:
 def _checked_chunk(con, settings: Settings, hashes: set[str], day, chunk: pa.Table) -> tuple[pa.Table, pa.Table, int]:
     """(valid events, quarantine rows, lines) of one chunk, checked on a cursor of its own (one per thread)."""
     with con.cursor() as cursor:
-        cursor.execute("SET TimeZone = 'UTC'")
+        cursor.execute("SET TimeZone = 'UTC'")  # a session setting: a cursor does not inherit the scratch database's
         events, quarantine = staged_chunk(cursor, chunk, day)
     if hashes:  # erased contacts (rare): their events are flagged, quarantine text naming them redacted
         frame = events.select(["email", "anonymous_id"]).to_pandas()

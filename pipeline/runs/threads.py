@@ -34,4 +34,3 @@ def _pool(workers: int) -> ThreadPoolExecutor:
     """One pool per size for the process: the same threads serve every run (new threads would each bring the C
     allocators' per-thread memory with them: a 10-day backfill's peak RSS 0.84 → 1.21 GB with a pool per call)."""
     return ThreadPoolExecutor(workers, thread_name_prefix="overlap")
-
