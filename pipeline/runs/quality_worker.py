@@ -90,6 +90,16 @@ def _peak_rss_mb(pid: int) -> float:
     return next((int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")), 0.0)
 
 
-if __name__ == "__main__":
+def main() -> None:
+    """Serve the run on stdin/stdout, then leave at once: every answer is written and flushed by then, and the
+    interpreter's own shutdown with GX loaded (its objects collected, its exit hooks) took 0.9 s that the run waited
+    for in `close`."""
     protocol, sys.stdout = sys.stdout, sys.stderr  # anything a library prints goes to stderr, not into the answers
     serve(sys.stdin, protocol)
+    protocol.flush()
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import quote
+from weakref import WeakSet
 
 from sqlalchemy import (
     URL,
@@ -32,6 +33,9 @@ class WarehouseError(RuntimeError):
     """The warehouse cannot be reached or used; the message is one line for the user."""
 
 
+_CREATED: WeakSet[Engine] = WeakSet()  # every engine this process made, so `dispose_all` can close their connections
+
+
 @lru_cache(maxsize=16)
 def get_engine(url: str) -> Engine:
     """One engine per URL; SQLite gets WAL so readers keep reading while a run publishes."""
@@ -39,6 +43,7 @@ def get_engine(url: str) -> Engine:
         engine = create_engine(url, future=True)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise WarehouseError(f"bad warehouse URL {url!r}: {exc}") from None
+    _CREATED.add(engine)
     if engine.dialect.name == "sqlite":
         busy_ms = int(float(engine.url.query.get("timeout", 60)) * 1000)  # `?timeout=SECONDS` in the URL: the wait for a writer
         event.listen(engine, "connect", lambda dbapi_connection, _record: _sqlite_pragmas(dbapi_connection, busy_ms))
@@ -71,9 +76,10 @@ def read_only_engine(url: str) -> Engine:
         location = f"file:{quote(str(Path(path).resolve()))}"
         engine = create_engine(URL.create(parsed.drivername, database=location, query={"mode": "ro", "uri": "true"}))
         event.listen(engine, "connect", _sqlite_query_only)
-        return engine
-    engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
-    event.listen(engine, "connect", _postgres_read_only)
+    else:
+        engine = create_engine(parsed, pool_pre_ping=True, connect_args={"connect_timeout": 5})
+        event.listen(engine, "connect", _postgres_read_only)
+    _CREATED.add(engine)
     return engine
 
 
@@ -81,6 +87,13 @@ def dispose_engines(url: str) -> None:
     """Close the pooled connections of both engines of a URL (tests that drop their schema call this)."""
     get_engine(url).dispose()
     read_only_engine(url).dispose()
+
+
+def dispose_all() -> None:
+    """Close the pooled connections of every engine this process made (a SQLite file's last connection folds the
+    write-ahead log back into the database file as it closes)."""
+    for engine in list(_CREATED):
+        engine.dispose()
 
 
 def _sqlite_query_only(dbapi_connection, _record) -> None:
