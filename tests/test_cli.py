@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 from datetime import date
@@ -76,6 +78,21 @@ def test_relative_paths_name_the_same_files_in_every_process(tmp_path):
     result = cli("run", "--landing", "landing", "--warehouse", "sqlite:///wh.db", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "wh.db").exists() and any((tmp_path / "wh_events").rglob("*.parquet"))
+
+
+def test_a_finished_command_leaves_its_sqlite_file_whole(tmp_path):
+    """The CLI leaves without the interpreter's shutdown (pipeline/__main__.py) but closes its warehouse connections
+    first: SQLite folds the write-ahead log back into the file, so the file alone, copied, holds every published row;
+    and what the command printed reached the pipe."""
+    generate_landing(tmp_path / "landing", visitors=40, days=1, start=date(2025, 3, 1), seed=3)
+    result = cli("run", "--landing", "landing", "--warehouse", "sqlite:///wh.db", env={"CONTACTS_WORKSPACE": "runs"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("2025-03-01  read") and result.stdout.endswith("\n")
+    assert not (tmp_path / "wh.db-wal").exists()
+    shutil.copy(tmp_path / "wh.db", tmp_path / "copy.db")
+    with sqlite3.connect(tmp_path / "copy.db") as conn:
+        assert conn.execute("SELECT count(*) FROM pipeline_runs WHERE status = 'success'").fetchone() == (1,)
+        assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] > 0
 
 
 def test_full_refresh_rebuilds_from_every_landing_day(settings):
