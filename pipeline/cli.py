@@ -68,7 +68,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     summary = generate_landing(
         Path(args.out), visitors=args.visitors, days=args.days, start=args.start, seed=args.seed, progress=True,
-        converter_share=args.converting_share,
+        converter_share=args.converting_share, target_events=args.events,
     )
     print(
         f"wrote {summary.lines:,} lines ({summary.events:,} events, {summary.broken_lines} broken, "
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--start", type=_day, default=date(2025, 3, 1))
     gen.add_argument("--seed", type=int, default=42)
     gen.add_argument("--converting-share", type=_share, default=0.10, help="share of human visitors who convert (default 0.10)")
+    gen.add_argument("--events", type=int, help="exactly this many lines, all on --start (one load day; --visitors and --days "
+                     "are then ignored): the benchmark's 1M- and 5M-event days")  # fmt: skip
     gen.set_defaults(func=cmd_generate)
 
     run = commands.add_parser("run", help="run the DAG's steps for each load day, without a scheduler")

@@ -53,6 +53,15 @@ def test_errors_are_one_clear_line_and_a_non_zero_exit(args, message, tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_generate_events_writes_exactly_that_many_lines_on_one_day(tmp_path):
+    """`generate --events N`: the benchmark's N-event load day (N lines, all in the --start partition)."""
+    result = cli("generate", "--out", str(tmp_path / "day"), "--events", "2500", "--start", "2025-04-02", "--seed", "9")
+    assert result.returncode == 0, result.stderr
+    assert [p.name for p in (tmp_path / "day").iterdir()] == ["dt=2025-04-02"]
+    lines = sum(len(path.read_bytes().splitlines()) for path in (tmp_path / "day").rglob("*.jsonl"))
+    assert lines == 2500 and result.stdout.startswith("wrote 2,500 lines")
+
+
 def test_run_over_generated_data_adds_up(settings, tmp_path):
     """events_read = loaded + duplicates + quarantined for every run, and the totals match what was generated."""
     summary = generate_landing(settings.landing, visitors=300, days=3, start=date(2025, 3, 1), seed=3)
