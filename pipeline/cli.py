@@ -341,3 +341,21 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - never a traceback for the user; the run row keeps the detail
         print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def leave(code: int) -> None:
+    """End the process with `code` without the interpreter's shutdown, which spent 0.3-0.4 s collecting a 1M-event
+    day's objects and modules after its result was printed. What that shutdown would still do here is done first:
+    the warehouse connections closed (SQLite folds its write-ahead log back into the file), logs and output flushed."""
+    import logging
+
+    from pipeline.warehouse.engines import dispose_all
+
+    dispose_all()
+    logging.shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # `… | head` stopped reading
+        pass
+    os._exit(code or 0)

@@ -90,7 +90,7 @@ def test_relative_paths_name_the_same_files_in_every_process(tmp_path):
 
 
 def test_a_finished_command_leaves_its_sqlite_file_whole(tmp_path):
-    """The CLI leaves without the interpreter's shutdown (pipeline/__main__.py) but closes its warehouse connections
+    """The CLI leaves without the interpreter's shutdown (`cli.leave`) but closes its warehouse connections
     first: SQLite folds the write-ahead log back into the file, so the file alone, copied, holds every published row;
     and what the command printed reached the pipe."""
     generate_landing(tmp_path / "landing", visitors=40, days=1, start=date(2025, 3, 1), seed=3)
