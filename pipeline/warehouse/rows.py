@@ -155,8 +155,10 @@ class BulkRows:
 
 def delete_where_in(conn: Connection, table: Table, column: str, values: Iterable) -> int:
     """Delete rows whose column is in values, in chunks; returns the rows deleted."""
+    if is_empty(conn, table):  # a first run deletes nothing: spare it the lookups (and the values' dedupe)
+        return 0
     values = list(dict.fromkeys(v for v in values if v is not None))
-    if not values or is_empty(conn, table):  # a first run deletes nothing: spare it the lookups
+    if not values:
         return 0
     deleted = 0
     for start in range(0, len(values), IN_CHUNK):
