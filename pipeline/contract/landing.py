@@ -127,7 +127,7 @@ class LandingFile:
             first_line += len(raw)
             table = pa.table({"line_number": numbers, "raw": raw}).filter(pc.invert(_blank(raw)))
             self.lines_read += table.num_rows
-            yield table.add_column(0, "source_file", pa.array([self.source] * table.num_rows, type=pa.large_string()))
+            yield table.add_column(0, "source_file", pa.repeat(pa.scalar(self.source, pa.large_string()), table.num_rows))
 
     def _text_blocks(self, chunk_bytes: int) -> Iterator[pa.Array]:
         with open(self.path, "rb") as raw:
