@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pipeline.contract.bots import bot_flags
-from pipeline.contract.landing import LINE_COLUMNS
+from pipeline.contract.landing import LINE_COLUMNS, constant_column
 from pipeline.contract.schema import check_lines, load_contract
 
 EVENT_COLUMNS = [
@@ -54,12 +54,6 @@ def _text_of(checked: pa.Table, name: str) -> pa.ChunkedArray:
     return pc.if_else(pc.equal(checked[f"{name}__type"], "VARCHAR"), checked[name], pa.scalar(None, pa.string()))
 
 
-def _constant(value, kind: pa.DataType, rows: int) -> pa.Array:
-    """One value repeated, made in C: an Arrow array from a Python list of a million dates held the GIL ~0.2 s a 1M day,
-    while the staging pool's other check and the file reader waited for it."""
-    return pa.repeat(pa.scalar(value, kind), rows)
-
-
 def staged_chunk(con: duckdb.DuckDBPyConnection, lines: pa.Table, load_date: date) -> tuple[pa.Table, pa.Table]:
     """(valid events, quarantine rows) of one chunk of lines, in Arrow: the events normalised (UTC timestamps, emails
     trimmed and lower-cased) with their origin and is_bot; every other line with its reason."""
@@ -68,7 +62,7 @@ def staged_chunk(con: duckdb.DuckDBPyConnection, lines: pa.Table, load_date: dat
     bad = pc.is_valid(checked["reason"])
     kept = ["source_file", "line_number", "raw", "reason", "event_id", "event_id__type", "email", "email__type"]
     rejected = checked.select(kept).filter(bad)  # only the columns each side keeps are filtered (copied)
-    day = _constant(load_date, pa.date32(), rejected.num_rows)
+    day = constant_column(load_date, pa.date32(), rejected.num_rows)
     quarantine = pa.table({
         "source_file": rejected["source_file"], "line_number": rejected["line_number"], "raw": rejected["raw"], "load_date": day,
         "reason": rejected["reason"], "event_id": _text_of(rejected, "event_id"), "email": _normalised_email(_text_of(rejected, "email")),
@@ -80,7 +74,7 @@ def staged_chunk(con: duckdb.DuckDBPyConnection, lines: pa.Table, load_date: dat
     columns["email"] = _normalised_email(valid["email"])
     events = pa.table({
         **columns, "source_file": valid["source_file"], "line_number": valid["line_number"],
-        "load_date": _constant(load_date, pa.date32(), valid.num_rows), "is_bot": bot_flags(valid["user_agent"]),
+        "load_date": constant_column(load_date, pa.date32(), valid.num_rows), "is_bot": bot_flags(valid["user_agent"]),
     })  # fmt: skip
     return events, quarantine
 
