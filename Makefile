@@ -9,6 +9,8 @@ export CONTACTS_REPO := $(CURDIR)
 export AIRFLOW_HOME := $(CURDIR)/.airflow
 export AIRFLOW_CONFIG := $(CURDIR)/airflow.cfg
 export PYTHONPATH := $(CURDIR)
+# glibc's malloc asks for transparent huge pages (half the page faults of a big run; `python -m pipeline` sets it itself)
+export GLIBC_TUNABLES ?= glibc.malloc.hugetlb=1
 
 SAMPLE_VISITORS ?= 2000
 SAMPLE_DAYS ?= 7

@@ -8,7 +8,9 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import date
+from pathlib import Path
 
 import pytest
 
@@ -102,6 +104,46 @@ def test_a_finished_command_leaves_its_sqlite_file_whole(tmp_path):
     with sqlite3.connect(tmp_path / "copy.db") as conn:
         assert conn.execute("SELECT count(*) FROM pipeline_runs WHERE status = 'success'").fetchone() == (1,)
         assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] > 0
+
+
+def _thp_malloc_available() -> bool:
+    name, version = os.confstr("CS_GNU_LIBC_VERSION").split()
+    modes = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    recent = name == "glibc" and tuple(map(int, version.split(".")[:2])) >= (2, 35)
+    return recent and modes.exists() and "[never]" not in modes.read_text()
+
+
+def _running_command(tmp_path, env: dict) -> tuple[dict[str, str], int]:
+    """The environment a `python -m pipeline serve` process ends up with and its anonymous memory in transparent huge
+    pages (kB), both read from /proc once it listens."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    environment = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"} | {"PYTHONPATH": str(REPO), **env}
+    command = [sys.executable, "-m", "pipeline", "serve", "--warehouse", f"sqlite:///{tmp_path / 'wh.db'}", "--port", str(port)]
+    process = subprocess.Popen(command, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.1)
+        entries = Path(f"/proc/{process.pid}/environ").read_bytes().split(b"\0")
+        rollup = Path(f"/proc/{process.pid}/smaps_rollup").read_text().splitlines()
+        huge = next(int(line.split()[1]) for line in rollup if line.startswith("AnonHugePages:"))
+        return dict(entry.decode().split("=", 1) for entry in entries if b"=" in entry), huge
+    finally:
+        process.kill()
+        process.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps_rollup").exists() or not _thp_malloc_available(), reason="no glibc ≥ 2.35 with transparent huge pages here")
+def test_the_command_line_asks_malloc_for_huge_pages_unless_told_otherwise(tmp_path):
+    """`python -m pipeline` starts itself again (same process, same command) with glibc's malloc asking for
+    transparent huge pages, and its heap then holds some; what GLIBC_TUNABLES already says about it is obeyed."""
+    environment, huge_kb = _running_command(tmp_path, {})
+    assert environment["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1" and huge_kb > 0
+    environment, huge_kb = _running_command(tmp_path, {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"})
+    assert environment["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=0" and huge_kb == 0
 
 
 def test_full_refresh_rebuilds_from_every_landing_day(settings):
