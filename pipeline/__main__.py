@@ -13,10 +13,16 @@ def _with_huge_pages() -> None:
     inherits the environment. Skipped where the kernel has no THP to give or the C library is not glibc ≥ 2.35, and
     when GLIBC_TUNABLES already says anything about it (`glibc.malloc.hugetlb=0` turns it off)."""
     tunables = os.environ.get("GLIBC_TUNABLES", "")
-    if "glibc.malloc.hugetlb" in tunables or not _glibc_with_hugetlb() or not _thp_on_request():
+    if "glibc.malloc.hugetlb" in tunables or not _started_as_this_module() or not _glibc_with_hugetlb() or not _thp_on_request():
         return
     environment = {**os.environ, "GLIBC_TUNABLES": ":".join(filter(None, [tunables, HUGE_PAGES]))}
     os.execve(sys.executable, [sys.executable, *sys.orig_argv[1:]], environment)
+
+
+def _started_as_this_module() -> bool:
+    """Only `python [options] -m pipeline …` is started again as it was (not a runner that imports this module)."""
+    argv = sys.orig_argv
+    return "-m" in argv[:-1] and argv[argv.index("-m") + 1] == "pipeline"
 
 
 def _glibc_with_hugetlb() -> bool:
