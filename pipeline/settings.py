@@ -59,6 +59,11 @@ class Settings(BaseSettings):
         description="Runs chained in one process (`python -m pipeline run`) validate in a second process that imports Great "
         "Expectations once, while the run computes; off: validate in the run's own process, as the DAG's check task does.",
     )
+    read_ahead: bool = Field(
+        default=True,
+        description="A chain of day runs (a backfill) reads and checks the next day's landing files on a thread while the "
+        "current run computes and publishes; off: each run reads its own files when it stages.",
+    )
     fault_point: str | None = Field(default=None, description="Tests only: a fault point of runs.faults where the run fails (see fault_action).")
     fault_marker: str | None = Field(default=None, description="Tests only: a file the fault point's name is appended to when it fires (once per file).")
     fault_action: Literal["kill", "raise", "pause"] = Field(

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from pipeline.contract.landing import landing_days
 from pipeline.runs.faults import trace
+from pipeline.runs.lines_ahead import LinesAhead
 from pipeline.runs.lock import this_process
 from pipeline.runs.publish import prepare, publish
 from pipeline.runs.quality import check_run
@@ -76,7 +77,8 @@ def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = 
 
 
 def run_steps(
-    settings: Settings, run_id: str, *, erase: tuple | None = None, worker: QualityWorker | None = None, clock: StepClock | None = None
+    settings: Settings, run_id: str, *, erase: tuple | None = None, worker: QualityWorker | None = None, clock: StepClock | None = None,
+    publishing: Callable[[], None] | None = None,
 ) -> dict:
     """sessionize[b] → identify → summarise[b] → check → publish (with a quality worker, publish prepares its rows
     while the worker finishes the last gates, then waits for them); a failure marks the run failed."""
@@ -87,6 +89,8 @@ def run_steps(
         if worker:  # publish prepares its rows while the worker finishes the last gates
             with clock("publish", settings):
                 prepared = prepare(settings, run_id)
+        if publishing:
+            publishing()
         with clock("check", settings):
             check_run(settings, run_id, worker.outcomes(run_id) if worker else None)
         with clock("publish", settings):
@@ -115,20 +119,23 @@ class Gates:
 
 
 def run_interval(
-    settings: Settings, days: list[date], *, full_refresh: bool = False, gates: Gates | None = None, clock: StepClock | None = None
+    settings: Settings, days: list[date], *, full_refresh: bool = False, gates: Gates | None = None, clock: StepClock | None = None,
+    ahead: LinesAhead | None = None,
 ) -> RunResult:
-    """Start → stage → the steps after staging, as the DAG runs them."""
+    """Start → stage → the steps after staging, as the DAG runs them (in a chain, the next interval's lines are read
+    ahead from the end of staging on)."""
     clock = clock or StepClock()
     with clock("start", settings):
         run_id = start_run(settings, days, full_refresh=full_refresh, owner=this_process())
     try:
         with clock("stage", settings):
-            stage_run(settings, run_id)
+            stage_run(settings, run_id, ahead)
         worker = gates.for_run(settings, run_id) if gates else None
     except BaseException as exc:
         fail_run(settings, run_id, exc)
         raise
-    return RunResult(run_id, days, run_steps(settings, run_id, worker=worker, clock=clock))
+    publishing = (lambda: ahead.read_after(days)) if ahead else None
+    return RunResult(run_id, days, run_steps(settings, run_id, worker=worker, clock=clock, publishing=publishing))
 
 
 def full_refresh_days(settings: Settings, start: date, end: date) -> list[date]:
@@ -151,11 +158,14 @@ def run_days(
     """One run per load day in order (a backfill), or one full-refresh run over every landing day up to `end`."""
     intervals = [full_refresh_days(settings, start, end)] if full_refresh else [[day] for day in days_between(start, end)]
     results, gates = [], gates or Gates(settings)
+    ahead = LinesAhead(settings, intervals) if settings.read_ahead and len(intervals) > 1 else None
     try:
         for days in intervals:
-            results.append(run_interval(settings, days, full_refresh=full_refresh, gates=gates, clock=clock))
+            results.append(run_interval(settings, days, full_refresh=full_refresh, gates=gates, clock=clock, ahead=ahead))
             if on_done:
                 on_done(results[-1])
     finally:
+        if ahead:
+            ahead.close()
         gates.close()
     return results

@@ -13,17 +13,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
-from pipeline.contract.landing import LandingFile, partition_files
-from pipeline.contract.staging import EVENT_COLUMNS, staged_chunk
+from pipeline.contract.staging import EVENT_COLUMNS
 from pipeline.runs import lock
+from pipeline.runs.checked_lines import check_files
 from pipeline.runs.faults import fault_point
+from pipeline.runs.lines_ahead import LinesAhead
 from pipeline.runs.scratch import as_frame, scratch_duckdb
-from pipeline.runs.suppression import ERASED_RAW, ERASED_REASON, erased_mask, redact_quarantine, suppressed_hashes
-from pipeline.runs.threads import ordered_map
+from pipeline.runs.suppression import ERASED_RAW, ERASED_REASON, suppressed_hashes
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.transform.keys import KEY_SQL, bucket_sql
@@ -35,60 +33,17 @@ KEYS = f", {KEY_SQL.format('event_id')} AS event_key, {KEY_SQL.format('anonymous
 QUARANTINE_COLUMNS = ["load_date", "source_file", "line_number", "raw", "reason", "event_id", "email"]
 
 
-def _load_lines(con, settings: Settings, plan: RunPlan, hashes: set[str], spill: Path) -> tuple[int, list[dict]]:
-    """Read and check every landing file of the plan into the tables `staged` and `quarantine` (a few chunks in memory).
-
-    Two chunks are checked at a time, each on its own DuckDB cursor, while this thread reads the next one (the checks
-    run in DuckDB and Arrow with the GIL released: a 1M-event day's lines 3.2-3.9 → 2.8-2.9 s). Each checked chunk
-    is written to `spill` as a plain Parquet file, and the files go into the tables in one INSERT at the end: DuckDB
-    appends one big Arrow-backed scan ~4× faster than 13 chunk-sized INSERTs (a 1M-event day: 4.1 s → 0.4 s writing
-    + 0.9 s inserting). Returns (non-blank lines read, manifest entries).
-    """
-    files = [(day, LandingFile(path, settings.landing)) for day in plan.days for path in partition_files(settings.landing, day)]
-    lines = ((day, chunk) for day, file in files for chunk in file.chunks(settings.stage_chunk_bytes))
-    read, chunks = 0, ChunkFiles(spill)
-    for events, quarantine, count in ordered_map(lambda item: _checked_chunk(con, settings, hashes, *item), lines):
-        chunks.add("staged", events)
-        chunks.add("quarantine", quarantine)
+def _load_lines(con, settings: Settings, plan: RunPlan, hashes: set[str], spill: Path, ahead: LinesAhead | None) -> tuple[int, list[dict]]:
+    """Every landing file of the plan checked into the tables `staged` and `quarantine`: read here, or read ahead
+    while the run before published (a chain of day runs). Returns (non-blank lines read, manifest entries)."""
+    checked = ahead.take(plan.days, hashes) if ahead else None
+    if checked is None:
+        checked = check_files(con, settings, plan.days, hashes, spill, lambda: fault_point(settings, "stage.after_first_chunk"))
+    else:
         fault_point(settings, "stage.after_first_chunk")
-        read += count
-    chunks.insert(con, "staged", KEYS)
-    chunks.insert(con, "quarantine")
-    return read, [dict(file.manifest_entry(), load_date=day) for day, file in files]  # every file has been read through
-
-
-def _checked_chunk(con, settings: Settings, hashes: set[str], day, chunk: pa.Table) -> tuple[pa.Table, pa.Table, int]:
-    """(valid events, quarantine rows, lines) of one chunk, checked on a cursor of its own (one per thread)."""
-    with con.cursor() as cursor:
-        cursor.execute("SET TimeZone = 'UTC'")  # a session setting: a cursor does not inherit the scratch database's
-        events, quarantine = staged_chunk(cursor, chunk, day)
-    if hashes:  # erased contacts (rare): their events are flagged, quarantine text naming them redacted
-        frame = events.select(["email", "anonymous_id"]).to_pandas()
-        events = events.append_column("erased", pa.array(erased_mask(frame, hashes, settings)))
-        quarantine = pa.Table.from_pandas(redact_quarantine(quarantine.to_pandas(), hashes, settings), preserve_index=False)
-    return events, quarantine, chunk.num_rows
-
-
-class ChunkFiles:
-    """Checked chunks as uncompressed Parquet files under a folder, one table's chunks at a time going into DuckDB."""
-
-    def __init__(self, folder: Path):
-        self.folder, self.files = folder, {}
-        folder.mkdir(parents=True, exist_ok=True)
-
-    def add(self, table: str, rows: pa.Table) -> None:
-        if rows.num_rows:
-            path = self.folder / f"{table}-{len(self.files.setdefault(table, []))}.parquet"
-            pq.write_table(rows, path, compression="none")
-            self.files[table].append(str(path))
-
-    def insert(self, con, table: str, extra: str = "") -> None:
-        """Insert the table's chunks by column name (DuckDB casts to the table's types), then delete their files."""
-        files = self.files.pop(table, [])
-        if files:
-            con.execute(f"INSERT INTO {table} BY NAME SELECT *{extra} FROM read_parquet(?, union_by_name = true)", [files])
-        for path in files:
-            Path(path).unlink()
+    checked.chunks.insert(con, "staged", KEYS)
+    checked.chunks.insert(con, "quarantine")
+    return checked.read, checked.manifest
 
 
 def _create_tables(con) -> None:
@@ -198,17 +153,17 @@ def _write_new_files(con, store: EventStore, plan: RunPlan) -> list[EventFile]:
     return store.write_parts(con.sql(f"SELECT {', '.join(STORED_COLUMNS)}, {part} AS part FROM staged ORDER BY {order}").arrow(), plan.run_id)
 
 
-def stage_run(settings: Settings, run_id: str) -> dict:
+def stage_run(settings: Settings, run_id: str, ahead: LinesAhead | None = None) -> dict:
     """Step 1: the plan's landing files → new store files, quarantine rows, the manifest and the changed visitors."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     lock.heartbeat(settings, run_id)
     if plan.unchanged_since is None:
-        _stage(settings, workspace, plan)
+        _stage(settings, workspace, plan, ahead)
     return {**plan.stats, "buckets": list(range(plan.buckets))}
 
 
-def _stage(settings: Settings, workspace: Workspace, plan: RunPlan) -> None:
+def _stage(settings: Settings, workspace: Workspace, plan: RunPlan, ahead: LinesAhead | None) -> None:
     store = EventStore(settings.event_store_location())
     with get_engine(settings.warehouse_url).connect() as conn:
         hashes = suppressed_hashes(conn)
@@ -217,7 +172,7 @@ def _stage(settings: Settings, workspace: Workspace, plan: RunPlan) -> None:
     replaced, history = live.loc[mine, "path"].tolist(), live.loc[~mine, "path"].tolist()
     with scratch_duckdb(settings, workspace) as con:
         _create_tables(con)
-        read, manifest = _load_lines(con, settings, plan, hashes, workspace.root / "stage-chunks")
+        read, manifest = _load_lines(con, settings, plan, hashes, workspace.root / "stage-chunks", ahead)
         duplicates = _first_copies(con)
         _move_erased(con)
         late, beaten = _against_history(con, store, history)

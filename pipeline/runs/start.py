@@ -96,19 +96,38 @@ def run_buckets(settings: Settings, days: list[date]) -> int:
 def unchanged_since(conn: Connection, settings: Settings, day: date, fingerprint: str) -> str | None:
     """The last successful run that staged exactly these files of `day` with these settings, if any: a rerun then has
     nothing to redo (SPEC §9: a rerun that changes nothing costs less than the first run)."""
+    last = _last_staged(conn, day)
+    if last is None or last.settings_fingerprint != fingerprint:
+        return None
+    now = {(f"dt={day.isoformat()}/{path.name}", *file_digest(path)) for path in partition_files(settings.landing, day)}
+    return last.run_id if _staged_files(conn, last.run_id, day) == now else None
+
+
+def looks_unchanged(conn: Connection, settings: Settings, day: date) -> bool:
+    """Whether `day`'s files have the names and sizes the last successful run staged with these settings: what
+    unchanged_since would probably say, without reading the files (a read-ahead skips such a day)."""
+    last = _last_staged(conn, day)
+    if last is None or last.settings_fingerprint != settings.derived_fingerprint():
+        return False
+    now = {(f"dt={day.isoformat()}/{path.name}", path.stat().st_size) for path in partition_files(settings.landing, day)}
+    return {(name, size) for name, size, _ in _staged_files(conn, last.run_id, day)} == now
+
+
+def _last_staged(conn: Connection, day: date):
+    """(run_id, settings_fingerprint) of the last successful run that staged files of `day`, or None."""
     runs, m = t.pipeline_runs, t.run_manifest
-    last = conn.execute(
+    return conn.execute(
         select(runs.c.run_id, runs.c.settings_fingerprint)
         .join(m, m.c.run_id == runs.c.run_id)
         .where(runs.c.status == "success", m.c.load_date == day)
         .order_by(runs.c.finished_at.desc())
         .limit(1)
     ).first()
-    if last is None or last.settings_fingerprint != fingerprint:
-        return None
-    staged = {tuple(row) for row in conn.execute(select(m.c.source_file, m.c.bytes, m.c.sha256).where(m.c.run_id == last.run_id, m.c.load_date == day))}
-    now = {(f"dt={day.isoformat()}/{path.name}", *file_digest(path)) for path in partition_files(settings.landing, day)}
-    return last.run_id if staged == now else None
+
+
+def _staged_files(conn: Connection, run_id: str, day: date) -> set[tuple]:
+    m = t.run_manifest
+    return {tuple(row) for row in conn.execute(select(m.c.source_file, m.c.bytes, m.c.sha256).where(m.c.run_id == run_id, m.c.load_date == day))}
 
 
 def fail_run(settings: Settings, run_id: str, error: BaseException | str) -> None:

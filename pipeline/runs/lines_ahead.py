@@ -1,0 +1,121 @@
+"""A chain of day runs (a backfill) reads the next day's landing files while the current run computes and publishes.
+
+Staging's first half, reading the files and checking their lines (`checked_lines`), needs nothing from the warehouse
+but the erased contacts' hashes. In a chain it runs on a thread of its own as soon as a run has staged, on the core
+that the run's single-threaded steps and its publish transaction leave free. The next run takes those lines only if
+they were read from the same files (paths, sizes, modification times) with the same hashes; otherwise it reads the
+files itself. A day whose files look staged already (the names and sizes of the last successful run's manifest) is not
+read ahead, so a chain of unchanged reruns still costs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+
+from pipeline.contract.landing import partition_files
+from pipeline.runs.checked_lines import CheckedLines, check_files
+from pipeline.runs.start import looks_unchanged
+from pipeline.runs.suppression import suppressed_hashes
+from pipeline.settings import Settings
+from pipeline.warehouse.engines import get_engine
+
+PREFIX = "lines-ahead-"  # + the process id: a folder under the workspace root per process
+
+
+@dataclass
+class _Reading:
+    days: list[date]
+    files: list[tuple]
+    folder: Path
+    future: Future
+
+
+def files_of(settings: Settings, days: list[date]) -> list[tuple]:
+    """(path, size, modification time) of each landing file of `days`: what the lines were read from."""
+    return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for day in days for p in partition_files(settings.landing, day)]
+
+
+class LinesAhead:
+    """The next interval of a chain, read and checked on a background thread (at most one at a time)."""
+
+    def __init__(self, settings: Settings, intervals: list[list[date]]):
+        self.settings, self.intervals = settings, intervals
+        self.root = Path(settings.workspace) / f"{PREFIX}{os.getpid()}"
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="lines-ahead")
+        self._reading: _Reading | None = None
+        remove_orphans(Path(settings.workspace))
+
+    def read_after(self, days: list[date]) -> None:
+        """Start reading the interval that follows `days` in the chain, if there is one and it looks new."""
+        self.discard()
+        at = self.intervals.index(days) + 1
+        if at >= len(self.intervals):
+            return
+        following = self.intervals[at]
+        with get_engine(self.settings.warehouse_url).connect() as conn:
+            if len(following) == 1 and looks_unchanged(conn, self.settings, following[0]):
+                return
+            hashes = suppressed_hashes(conn)
+        folder = self.root / following[0].isoformat()
+        shutil.rmtree(folder, ignore_errors=True)
+        future = self._thread.submit(self._check, following, hashes, folder)
+        self._reading = _Reading(following, files_of(self.settings, following), folder, future)
+
+    def _check(self, days: list[date], hashes: set[str], folder: Path) -> CheckedLines:
+        con = duckdb.connect(config={"memory_limit": f"{self.settings.stage_memory_mb}MB", "threads": 1})
+        try:
+            return check_files(con, self.settings, days, hashes, folder, workers=1)
+        finally:
+            con.close()
+
+    def take(self, days: list[date], hashes: set[str]) -> CheckedLines | None:
+        """The lines read ahead for exactly these days, files and hashes; None (and nothing kept) otherwise: the run
+        then reads the files itself (and meets there any error the reading ahead met)."""
+        reading, self._reading = self._reading, None
+        if reading is None:
+            return None
+        try:
+            checked = reading.future.result()
+        except Exception:
+            checked = None
+        if checked is None or reading.days != days or checked.hashes != frozenset(hashes) or reading.files != files_of(self.settings, days):
+            shutil.rmtree(reading.folder, ignore_errors=True)
+            return None
+        return checked
+
+    def discard(self) -> None:
+        """Drop what is being read (waiting for the thread to finish it)."""
+        reading, self._reading = self._reading, None
+        if reading is not None:
+            wait([reading.future])
+            shutil.rmtree(reading.folder, ignore_errors=True)
+
+    def close(self) -> None:
+        self.discard()
+        self._thread.shutdown()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def remove_orphans(workspace: Path) -> None:
+    """Folders that reading ahead left in a process that is gone (killed mid-chain)."""
+    for folder in workspace.glob(f"{PREFIX}*"):
+        pid = folder.name.removeprefix(PREFIX)
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
