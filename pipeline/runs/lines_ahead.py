@@ -1,11 +1,14 @@
-"""A chain of day runs (a backfill) reads the next day's landing files while the current run computes and publishes.
+"""A chain of day runs (a backfill) reads the next day's landing files while the current run publishes.
 
 Staging's first half, reading the files and checking their lines (`checked_lines`), needs nothing from the warehouse
-but the erased contacts' hashes. In a chain it runs on a thread of its own as soon as a run has staged, on the core
-that the run's single-threaded steps and its publish transaction leave free. The next run takes those lines only if
-they were read from the same files (paths, sizes, modification times) with the same hashes; otherwise it reads the
-files itself. A day whose files look staged already (the names and sizes of the last successful run's manifest) is not
-read ahead, so a chain of unchanged reruns still costs nothing.
+but the erased contacts' hashes. In a chain it starts once a run has prepared its rows for publish, and runs on one
+thread with one DuckDB thread: the core that the wait for the last gates and publish's transaction (SQLite, one
+thread) leave free. Started right after staging it slowed sessionize and publish's preparation more than it saved,
+and with two checking threads it slowed the transaction (measured on 10 backfill days). The next run takes those
+lines only if they were read from the same files (paths, sizes, modification times) with the same hashes; otherwise
+it reads the files itself. A day whose files look staged already (the names and sizes of the last successful run's
+manifest) is not read ahead, so a chain of unchanged reruns still costs nothing. A killed process leaves its folder
+(`lines-ahead-PID` under the workspace root); the next chain removes it.
 """
 
 from __future__ import annotations
@@ -53,22 +56,28 @@ class LinesAhead:
         remove_orphans(Path(settings.workspace))
 
     def read_after(self, days: list[date]) -> None:
-        """Start reading the interval that follows `days` in the chain, if there is one and it looks new."""
+        """Start reading the interval that follows `days` in the chain, if there is one and it looks new. Reading ahead
+        is only a head start: if it cannot begin (a file gone, the warehouse busy), the next run reads its own files."""
         self.discard()
         at = self.intervals.index(days) + 1
-        if at >= len(self.intervals):
-            return
-        following = self.intervals[at]
+        if at < len(self.intervals):
+            try:
+                self._reading = self._start(self.intervals[at])
+            except Exception:
+                self._reading = None
+
+    def _start(self, days: list[date]) -> _Reading | None:
         with get_engine(self.settings.warehouse_url).connect() as conn:
-            if len(following) == 1 and looks_unchanged(conn, self.settings, following[0]):
-                return
+            if len(days) == 1 and looks_unchanged(conn, self.settings, days[0]):
+                return None
             hashes = suppressed_hashes(conn)
-        folder = self.root / following[0].isoformat()
+        folder = self.root / days[0].isoformat()
         shutil.rmtree(folder, ignore_errors=True)
-        future = self._thread.submit(self._check, following, hashes, folder)
-        self._reading = _Reading(following, files_of(self.settings, following), folder, future)
+        files = files_of(self.settings, days)
+        return _Reading(days, files, folder, self._thread.submit(self._check, days, hashes, folder))
 
     def _check(self, days: list[date], hashes: set[str], folder: Path) -> CheckedLines:
+        """Read and check on one core (see the module's docstring)."""
         con = duckdb.connect(config={"memory_limit": f"{self.settings.stage_memory_mb}MB", "threads": 1})
         try:
             return check_files(con, self.settings, days, hashes, folder, workers=1)

@@ -81,7 +81,8 @@ def run_steps(
     publishing: Callable[[], None] | None = None,
 ) -> dict:
     """sessionize[b] → identify → summarise[b] → check → publish (with a quality worker, publish prepares its rows
-    while the worker finishes the last gates, then waits for them); a failure marks the run failed."""
+    while the worker finishes the last gates, then waits for them; `publishing` is called once the rows are prepared);
+    a failure marks the run failed."""
     clock = clock or StepClock()
     try:
         compute_run(settings, run_id, worker, clock)
@@ -123,7 +124,7 @@ def run_interval(
     ahead: LinesAhead | None = None,
 ) -> RunResult:
     """Start → stage → the steps after staging, as the DAG runs them (in a chain, the next interval's lines are read
-    ahead from the end of staging on)."""
+    ahead once this run's rows are prepared for publish)."""
     clock = clock or StepClock()
     with clock("start", settings):
         run_id = start_run(settings, days, full_refresh=full_refresh, owner=this_process())
