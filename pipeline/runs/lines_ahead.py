@@ -8,13 +8,14 @@ and with two checking threads it slowed the transaction (measured on 10 backfill
 lines only if they were read from the same files (paths, sizes, modification times) with the same hashes; otherwise
 it reads the files itself. A day whose files look staged already (the names and sizes of the last successful run's
 manifest) is not read ahead, so a chain of unchanged reruns still costs nothing. A killed process leaves its folder
-(`lines-ahead-PID` under the workspace root); the next chain removes it.
+(`lines-ahead-HOST-PID` under the workspace root); the next chain on that machine removes it.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date
@@ -29,7 +30,12 @@ from pipeline.runs.suppression import suppressed_hashes
 from pipeline.settings import Settings
 from pipeline.warehouse.engines import get_engine
 
-PREFIX = "lines-ahead-"  # + the process id: a folder under the workspace root per process
+PREFIX = "lines-ahead-"  # + host name and process id: a folder under the workspace root per process
+
+
+def _me() -> str:
+    """This process among those that may share the workspace (workers on other machines have their own process ids)."""
+    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 @dataclass
@@ -50,7 +56,7 @@ class LinesAhead:
 
     def __init__(self, settings: Settings, intervals: list[list[date]]):
         self.settings, self.intervals = settings, intervals
-        self.root = Path(settings.workspace) / f"{PREFIX}{os.getpid()}"
+        self.root = Path(settings.workspace) / f"{PREFIX}{_me()}"
         self._thread = ThreadPoolExecutor(1, thread_name_prefix="lines-ahead")
         self._reading: _Reading | None = None
         remove_orphans(Path(settings.workspace))
@@ -113,9 +119,10 @@ class LinesAhead:
 
 
 def remove_orphans(workspace: Path) -> None:
-    """Folders that reading ahead left in a process that is gone (killed mid-chain)."""
-    for folder in workspace.glob(f"{PREFIX}*"):
-        pid = folder.name.removeprefix(PREFIX)
+    """Folders that reading ahead left in a process of this machine that is gone (killed mid-chain)."""
+    host = f"{PREFIX}{socket.gethostname()}-"
+    for folder in workspace.glob(f"{host}*"):
+        pid = folder.name.removeprefix(host)
         if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
 

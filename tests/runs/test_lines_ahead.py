@@ -4,6 +4,7 @@ when staging, and never lines that are not the files' current content or that we
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -99,13 +100,14 @@ def test_a_day_that_looks_staged_already_is_not_read_ahead(tmp_path, landing):
     ahead.close()
 
 
-def test_folders_of_processes_that_are_gone_are_removed(tmp_path):
+def test_folders_of_processes_of_this_machine_that_are_gone_are_removed(tmp_path):
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True)
-    orphan, mine = tmp_path / f"{PREFIX}{gone.stdout.strip()}", tmp_path / f"{PREFIX}{os.getpid()}"
-    for folder in (orphan, mine):
+    host = f"{PREFIX}{socket.gethostname()}-"
+    orphan, mine, elsewhere = tmp_path / f"{host}{gone.stdout.strip()}", tmp_path / f"{host}{os.getpid()}", tmp_path / f"{PREFIX}other-host-{gone.stdout.strip()}"
+    for folder in (orphan, mine, elsewhere):
         (folder / "2025-03-02").mkdir(parents=True)
     remove_orphans(tmp_path)
-    assert not orphan.exists() and mine.exists()
+    assert not orphan.exists() and mine.exists() and elsewhere.exists()  # another machine's processes are not ours to judge
 
 
 @pytest.mark.parametrize("size, expected", [(40 << 20, (10 << 20) + 1), (400 << 20, 32 << 20), (1000, 1 << 20)])
