@@ -107,6 +107,12 @@ class Gates:
     def __init__(self, settings: Settings):
         self.enabled, self.worker, self.peak_rss_mb = settings.quality_worker, None, 0.0
 
+    def warm(self, settings: Settings, run_id: str) -> None:
+        """Start the worker before the run stages: in a chain of day runs a day's staging is short and the worker's
+        import of Great Expectations long, which the first run's check would otherwise wait for."""
+        if self.enabled and not Workspace(settings, run_id).plan().unchanged_since:
+            self.worker = self.worker or QualityWorker()
+
     def for_run(self, settings: Settings, run_id: str) -> QualityWorker | None:
         if not self.enabled or Workspace(settings, run_id).plan().unchanged_since:
             return None
@@ -129,6 +135,8 @@ def run_interval(
     with clock("start", settings):
         run_id = start_run(settings, days, full_refresh=full_refresh, owner=this_process())
     try:
+        if ahead and gates:
+            gates.warm(settings, run_id)
         with clock("stage", settings):
             stage_run(settings, run_id, ahead)
         worker = gates.for_run(settings, run_id) if gates else None

@@ -118,3 +118,27 @@ def test_a_small_file_is_still_read_in_four_chunks(tmp_path, size, expected):
         file.truncate(size)
     assert LandingFile(path, tmp_path).chunk_bytes(32 << 20) == expected
     assert LandingFile(path, tmp_path).chunk_bytes(64) == 64  # a smaller setting is kept
+
+
+def test_a_chain_starts_its_quality_worker_before_the_first_day_stages(tmp_path, landing, monkeypatch):
+    import pipeline.runs.nightly as nightly
+
+    three_days(landing)
+    order: list[str] = []
+    worker, stage = nightly.QualityWorker, nightly.stage_run
+
+    def started_worker():
+        order.append("worker")
+        return worker()
+
+    def staged(*args):
+        order.append("stage")
+        return stage(*args)
+
+    monkeypatch.setattr(nightly, "QualityWorker", started_worker)
+    monkeypatch.setattr(nightly, "stage_run", staged)
+    run(settings_for(tmp_path, landing, "wh", quality_worker=True), "2025-03-01", "2025-03-02")
+    assert order == ["worker", "stage", "stage"]
+    order.clear()
+    run(settings_for(tmp_path, landing, "one", quality_worker=True), "2025-03-01")  # one day: staging first, as the worker slows it
+    assert order == ["stage", "worker"]
