@@ -55,8 +55,13 @@ def landing_days(landing: Path) -> list[date]:
 CHUNK_BYTES = 32 << 20  # lines are checked a chunk at a time: memory follows the chunk, not the file
 SMALLEST_CHUNK = 1 << 20
 PIECES = 4  # a file is read in at least this many chunks: two being checked while the next is read
-GZIP_RATIO = 400 / 60  # bytes of JSON lines per gzipped byte (as run_buckets estimates)
+BYTES_PER_EVENT = {".jsonl": 400, ".gz": 60, ".parquet": 150}  # about, on disk, by the file's suffix
 BOM = b"\xef\xbb\xbf"
+
+
+def estimated_events(path: Path) -> float:
+    """About how many events a landing file holds, from its size (what a run's bucket count is planned by)."""
+    return path.stat().st_size / BYTES_PER_EVENT.get(path.suffix, BYTES_PER_EVENT[".jsonl"])
 
 
 class _Digest:
@@ -142,7 +147,8 @@ class LandingFile:
         """Bytes of lines per chunk: the limit, or less for a small file so it still comes in PIECES chunks. In 32 MB
         chunks a 40 MB file is one big chunk and a small one, and one of the two checking threads idles while the
         other checks the first (30 × 100k backfill days: staging's lines 0.8 → 0.6 s a day)."""
-        size = self.path.stat().st_size * (GZIP_RATIO if self.path.name.endswith(".gz") else 1)
+        per_event = BYTES_PER_EVENT.get(self.path.suffix, BYTES_PER_EVENT[".jsonl"])
+        size = self.path.stat().st_size * BYTES_PER_EVENT[".jsonl"] / per_event  # of JSON lines, once a gzipped file is read
         return min(limit, max(SMALLEST_CHUNK, int(size // PIECES) + 1))
 
     def _text_blocks(self, chunk_bytes: int) -> Iterator[pa.Array]:

@@ -48,7 +48,8 @@ class _Reading:
 
 def files_of(settings: Settings, days: list[date]) -> list[tuple]:
     """(path, size, modification time) of each landing file of `days`: what the lines were read from."""
-    return [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for day in days for p in partition_files(settings.landing, day)]
+    stats = [(path, path.stat()) for day in days for path in partition_files(settings.landing, day)]
+    return [(str(path), stat.st_size, stat.st_mtime_ns) for path, stat in stats]
 
 
 class LinesAhead:

@@ -107,18 +107,20 @@ class Gates:
     def __init__(self, settings: Settings):
         self.enabled, self.worker, self.peak_rss_mb = settings.quality_worker, None, 0.0
 
-    def warm(self, settings: Settings, run_id: str) -> None:
-        """Start the worker before the run stages: in a chain of day runs a day's staging is short and the worker's
-        import of Great Expectations long, which the first run's check would otherwise wait for."""
-        if self.enabled and not Workspace(settings, run_id).plan().unchanged_since:
-            self.worker = self.worker or QualityWorker()
-
-    def for_run(self, settings: Settings, run_id: str) -> QualityWorker | None:
+    def warm(self, settings: Settings, run_id: str) -> QualityWorker | None:
+        """The worker, started if not yet, when the run has work to check (None otherwise). A chain of day runs calls
+        this before a run stages: a day's staging is short and the worker's import of Great Expectations long, which
+        the first run's check would otherwise wait for."""
         if not self.enabled or Workspace(settings, run_id).plan().unchanged_since:
             return None
         self.worker = self.worker or QualityWorker()
-        self.worker.submit(settings, run_id, "events")
         return self.worker
+
+    def for_run(self, settings: Settings, run_id: str) -> QualityWorker | None:
+        worker = self.warm(settings, run_id)
+        if worker:
+            worker.submit(settings, run_id, "events")
+        return worker
 
     def close(self) -> None:
         if self.worker:

@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlalchemy import Connection, select, update
 
-from pipeline.contract.landing import file_digest, landing_days, partition_files
+from pipeline.contract.landing import estimated_events, file_digest, landing_days, partition_files
 from pipeline.runs import lock
 from pipeline.runs.faults import START_POINT, fault_point
 from pipeline.runs.workspace import RunPlan, Workspace
@@ -88,8 +88,7 @@ def run_buckets(settings: Settings, days: list[date]) -> int:
 
     The size is estimated from the landing files (about 400 bytes a JSON line, 60 gzipped, 150 in Parquet).
     """
-    per_event = {".gz": 60, ".parquet": 150}
-    estimate = sum(path.stat().st_size / per_event.get(path.suffix, 400) for day in days for path in partition_files(settings.landing, day))
+    estimate = sum(estimated_events(path) for day in days for path in partition_files(settings.landing, day))
     return max(settings.buckets, min(1024, math.ceil(estimate / settings.bucket_events)))
 
 
