@@ -7,6 +7,7 @@ run started from, so a run computed on a stale state fails instead of overwritin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -126,8 +127,12 @@ def prepare(settings: Settings, run_id: str) -> Prepared | None:
     return Prepared(bulk, closing, workspace.read_buckets("contact_deletes", plan.buckets)["email"], now)
 
 
-def publish(settings: Settings, run_id: str, *, erase: tuple | None = None, prepared: Prepared | None = None) -> dict:
-    """Step last: the run's changes become visible at once, with its pipeline_runs row set to success."""
+def publish(
+    settings: Settings, run_id: str, *, erase: tuple | None = None, prepared: Prepared | None = None, gate: Callable[[Connection], dict] | None = None,
+) -> dict:
+    """Step last: the run's changes become visible at once, with its pipeline_runs row set to success. A `gate` (a chain
+    of runs' quality check: `worker_gate`) is passed just before the commit, in the transaction; if it raises, the
+    transaction rolls back."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     if plan.unchanged_since:
@@ -148,6 +153,8 @@ def publish(settings: Settings, run_id: str, *, erase: tuple | None = None, prep
         commit_files(conn, run_id, plan.event_files(), plan.retired_files, now)
         remove_leftovers(store, conn, now, settings.event_store_grace_minutes)
         insert_frame(conn, t.run_manifest, workspace.read("manifest").assign(run_id=run_id))
+        if gate:
+            gate(conn)
         figures = {**plan.stats, "sessions_written": written.get("sessions", 0), "contacts_updated": len(touched)}
         _finish(conn, plan, figures, workspace.validation_summary(), version + 1)
         fault_point(settings, "publish.before_commit")

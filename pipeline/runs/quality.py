@@ -1,9 +1,10 @@
 """Quality gates before publish (SPEC section 10): a run's staged events, sessions, contacts and attribution
 credits checked against the facts of schemas/tables.yml with Great Expectations.
 
-Every suite's outcome is kept (a `validation_results` row per suite, written in its own transaction, and
-`validation.json` in the workspace); a failed critical expectation raises `QualityGateError`, so the run
-fails before publish and the published tables stay as they were. Non-critical failures are only recorded.
+Every suite's outcome is kept (a `validation_results` row per suite, written in its own transaction or, in a chain
+of runs, in publish's: `runs/worker_gate.py`; and `validation.json` in the workspace); a failed critical expectation
+raises `QualityGateError`, so the run fails before publish and the published tables stay as they were. Non-critical
+failures are only recorded.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection
 
 from pipeline.runs import lock
 from pipeline.runs.expectations import suite_expectations, with_derived, with_run_context
@@ -230,8 +232,9 @@ def validate_run(settings: Settings, run_id: str, suites: Iterable[str] = SUITES
     return [validator().validate(suite, suite_batches(settings, workspace, suite)) for suite in suites]
 
 
-def record_outcomes(settings: Settings, run_id: str, outcomes: list[SuiteOutcome]) -> None:
-    """Replace the run's validation_results rows (a retried check leaves one row per suite)."""
+def record_outcomes(settings: Settings, run_id: str, outcomes: list[SuiteOutcome], conn: Connection | None = None) -> None:
+    """Replace the run's validation_results rows (a retried check leaves one row per suite), in their own transaction
+    or in the one given (publish's, when a chain of runs checks there)."""
     now = utc_now()
     rows = pd.DataFrame(
         [
@@ -248,9 +251,12 @@ def record_outcomes(settings: Settings, run_id: str, outcomes: list[SuiteOutcome
             for o in outcomes
         ]
     )
-    with transaction(get_engine(settings.warehouse_url)) as conn:
-        conn.execute(t.validation_results.delete().where(t.validation_results.c.run_id == run_id))
-        insert_frame(conn, t.validation_results, rows)
+    if conn is None:
+        with transaction(get_engine(settings.warehouse_url)) as own:
+            record_outcomes(settings, run_id, outcomes, own)
+        return
+    conn.execute(t.validation_results.delete().where(t.validation_results.c.run_id == run_id))
+    insert_frame(conn, t.validation_results, rows)
 
 
 def _found(failure: dict) -> str:
@@ -285,6 +291,11 @@ def check_run(settings: Settings, run_id: str, outcomes: list[SuiteOutcome] | No
         return {"summary": "unchanged", "suites": {}}
     outcomes = validate_run(settings, run_id) if outcomes is None else outcomes
     record_outcomes(settings, run_id, outcomes)
+    return gate_result(workspace, outcomes)
+
+
+def gate_result(workspace: Workspace, outcomes: list[SuiteOutcome]) -> dict:
+    """The check's result, kept in the workspace (`validation.json`); raises QualityGateError on a critical failure."""
     result = {
         "summary": ", ".join(o.summary() for o in outcomes),
         "suites": {

@@ -160,10 +160,25 @@ def delete_where_in(conn: Connection, table: Table, column: str, values: Iterabl
     values = list(dict.fromkeys(v for v in values if v is not None))
     if not values:
         return 0
+    if conn.dialect.name == "sqlite":
+        return _sqlite_delete_where_in(conn, table, column, values)
     deleted = 0
     for start in range(0, len(values), IN_CHUNK):
         chunk = values[start : start + IN_CHUNK]
         deleted += conn.execute(table.delete().where(table.c[column].in_(chunk))).rowcount
+    return deleted
+
+
+def _sqlite_delete_where_in(conn: Connection, table: Table, column: str, values: list) -> int:
+    """delete_where_in on SQLite through the driver's own cursor, as `_sqlite_where_in` reads: SQLAlchemy compiling a
+    5,000-value IN list costs more than SQLite's lookups (a backfill day's 30k visitors' identities: 0.15 → 0.07 s)."""
+    cursor, deleted = conn.connection.dbapi_connection.cursor(), 0
+    try:
+        for start in range(0, len(values), IN_CHUNK):
+            chunk = values[start : start + IN_CHUNK]
+            deleted += cursor.execute(f'DELETE FROM "{table.name}" WHERE "{column}" IN ({", ".join("?" * len(chunk))})', chunk).rowcount
+    finally:
+        cursor.close()
     return deleted
 
 

@@ -22,7 +22,9 @@ from pipeline.runs.workspace import Workspace
 from pipeline.settings import Settings
 from pipeline.transform.contacts import rounded
 from pipeline.warehouse import tables as t
-from tests.helpers import conversion, event, run, table, write_partition
+from sqlalchemy import select
+
+from tests.helpers import conversion, event, run, scalar, table, write_partition
 
 DAY = "2025-03-01"
 SUMMARY = re.compile(r"^events (\d+)/\1 ok, sessions (\d+)/\2 ok, contacts (\d+)/\3 ok, attribution_credits (\d+)/\4 ok$")
@@ -244,11 +246,18 @@ def published(settings: Settings) -> dict[str, pd.DataFrame]:
     return {name: table(settings, name) for name in names}
 
 
-def test_failing_gate_fails_the_run_and_leaves_the_published_tables_alone(settings, monkeypatch):
+@pytest.mark.parametrize("worker", [False, True], ids=["in-process", "quality-worker"])
+def test_failing_gate_fails_the_run_and_leaves_the_published_tables_alone(settings, monkeypatch, worker):
+    """In-process the check comes before publish; with a quality worker (a chain of runs) publish's transaction waits
+    for the outcomes before its commit (runs/worker_gate.py) and rolls back on a failure: the same tables, run rows
+    and validation rows either way."""
+    settings = settings.model_copy(update={"quality_worker": worker})
     write_partition(settings.landing, DAY, first_day_events())
     (first,) = run(settings, DAY)
     before = published(settings)
     assert SUMMARY.match(table(settings, "pipeline_runs")["validation"].iloc[0])
+    passed = validation_rows(settings, first.run_id)
+    assert sorted(passed.index) == ["attribution_credits", "contacts", "events", "sessions"] and passed["success"].all()
 
     import pipeline.runs.steps as steps
 
@@ -273,3 +282,4 @@ def test_failing_gate_fails_the_run_and_leaves_the_published_tables_alone(settin
     rows = validation_rows(settings, failed.name)
     assert rows.loc["sessions", "critical_failed"] >= 1 and len(rows) == 4
     assert json.loads(rows.loc["sessions", "results"])  # the failed expectations are readable
+    assert scalar(settings, select(t.warehouse_state.c.lock_run_id)) is None
