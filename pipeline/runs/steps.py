@@ -91,7 +91,9 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     published = resume.loc[resume["anonymous_id"].isin(old_sessions["anonymous_id"]), "resume_at"]
     since = (published.min() - pd.Timedelta(days=MAX_DAYS_LATE)).date() if len(published) else None
     files = post_run_files(live, plan, bucket, since)
-    events = from_resume_point(visitor_events(settings, workspace, files, resume, bucket, plan.buckets), resume, redone)
+    events = visitor_events(settings, workspace, files, resume, bucket, plan.buckets)
+    if resume["at_session_start"].any():  # otherwise the query's join and time filter are the whole rule
+        events = from_resume_point(events, resume, redone)
     sessions, conversions = build_sessions(events=events, settings=settings)
     dropped = old_conversions[member(old_conversions["session_id"], redone["session_id"])]
     workspace.write(f"sessions-{bucket}", sessions)
