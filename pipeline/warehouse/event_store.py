@@ -40,6 +40,13 @@ STORED_COLUMNS = [
     "event_id", "anonymous_id", "timestamp", "event_type", "page_url", "referrer", "email", "conversion_type",
     "conversion_id", "user_agent", "is_bot", "load_date", "source_file", "line_number", "event_key", "visitor_key",
 ]  # fmt: skip
+# zstd, and dictionaries only for the columns with few values per file: Arrow tries one for every column by default and
+# gives up on the near-unique ones (ids, times, line numbers) only after building it (a 300k-row file: 0.38 → 0.26 s to
+# write, 15.8 → 13.4 MB)
+WRITE_OPTIONS = {
+    "compression": "zstd",
+    "use_dictionary": ["event_type", "page_url", "referrer", "conversion_type", "conversion_id", "user_agent", "is_bot", "load_date", "source_file"],
+}
 ARROW_SCHEMA = pa.schema(
     [
         *((name, pa.string()) for name in STORED_COLUMNS[:2]),
@@ -109,7 +116,7 @@ class EventStore:
         table = table.select(STORED_COLUMNS).cast(ARROW_SCHEMA)
         path = self.full_path(relative)
         self.filesystem.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        pq.write_table(table, path, filesystem=self.filesystem, row_group_size=ROW_GROUP_ROWS, compression="zstd")
+        pq.write_table(table, path, filesystem=self.filesystem, row_group_size=ROW_GROUP_ROWS, **WRITE_OPTIONS)
         keys = pc.min_max(table["visitor_key"])
         size = self.filesystem.get_file_info(path).size
         return EventFile(relative, load_date, table.num_rows, int(size), keys["min"].as_py(), keys["max"].as_py())
@@ -136,7 +143,7 @@ class EventStore:
                     close()
                     current = (day, part, self.new_path(day, run_id, f"b{part}"))
                     self.filesystem.create_dir(self.full_path(current[2]).rsplit("/", 1)[0], recursive=True)
-                    writer = pq.ParquetWriter(self.full_path(current[2]), ARROW_SCHEMA, filesystem=self.filesystem, compression="zstd")
+                    writer = pq.ParquetWriter(self.full_path(current[2]), ARROW_SCHEMA, filesystem=self.filesystem, **WRITE_OPTIONS)
                     rows, keys = 0, (None, None)
                 table = pa.Table.from_batches([piece]).select(STORED_COLUMNS).cast(ARROW_SCHEMA)
                 writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
