@@ -80,15 +80,11 @@ class Workspace:
         return RunPlan.from_json(path.read_text())
 
     def write(self, name: str, frame: pd.DataFrame) -> None:
-        """Write a frame atomically (temp file, then rename), so a retried step never sees half a file.
-
-        Uncompressed: Arrow's dictionaries already shrink the repeated text, and a file is read back once or twice
-        before publish deletes it (a 1M-event day's 290k sessions: written in 0.28 s instead of 0.45 s with Snappy,
-        read in 0.09 s instead of 0.16 s, 43 MB instead of 38 MB)."""
+        """Write a frame atomically (temp file, then rename), so a retried step never sees half a file."""
         self.create()
         path = self.root / f"{name}.parquet"
         tmp = path.with_suffix(".tmp")
-        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), tmp, compression="none")
+        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), tmp)
         tmp.replace(path)
 
     def write_buckets(self, name: str, frame: pd.DataFrame, bucket: np.ndarray, buckets: int) -> None:
