@@ -147,8 +147,7 @@ class LandingFile:
         """Bytes of lines per chunk: the limit, or less for a small file so it still comes in PIECES chunks. In 32 MB
         chunks a 40 MB file is one big chunk and a small one, and one of the two checking threads idles while the
         other checks the first (30 × 100k backfill days: staging's lines 0.8 → 0.6 s a day)."""
-        per_event = BYTES_PER_EVENT.get(self.path.suffix, BYTES_PER_EVENT[".jsonl"])
-        size = self.path.stat().st_size * BYTES_PER_EVENT[".jsonl"] / per_event  # of JSON lines, once a gzipped file is read
+        size = estimated_events(self.path) * BYTES_PER_EVENT[".jsonl"]  # of JSON lines, once a gzipped file is read
         return min(limit, max(SMALLEST_CHUNK, int(size // PIECES) + 1))
 
     def _text_blocks(self, chunk_bytes: int) -> Iterator[pa.Array]:

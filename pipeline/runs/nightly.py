@@ -91,22 +91,19 @@ def run_steps(
     """sessionize[b] → identify → summarise[b] → check → publish (with a quality worker, publish prepares its rows
     while the worker finishes the last gates, and waits for them inside its transaction, before the commit:
     `worker_gate`; `publishing` is called once the rows are prepared); a failure marks the run failed."""
-    clock, gate = clock or StepClock(), None
+    clock, prepared, gate = clock or StepClock(), None, None
     try:
         compute_run(settings, run_id, worker, clock)
-        if not worker:
-            if publishing:
-                publishing()
-            with clock("check", settings):
-                check_run(settings, run_id)
+        if worker:
             with clock("publish", settings):
-                return publish(settings, run_id, erase=erase)
-        with clock("publish", settings):
-            prepared = prepare(settings, run_id)
+                prepared = prepare(settings, run_id)
         if publishing:
             publishing()
         with clock("check", settings):
-            gate = WorkerGate(settings, run_id, worker, lambda: clock("check"))
+            if worker:
+                gate = WorkerGate(settings, run_id, worker, lambda: clock("check"))
+            else:
+                check_run(settings, run_id)
         with clock("publish", settings):
             return publish(settings, run_id, erase=erase, prepared=prepared, gate=gate)
     except BaseException as exc:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import adbc_driver_sqlite.dbapi as adbc_sqlite
@@ -177,14 +177,19 @@ def delete_where_in(conn: Connection, table: Table, column: str, values: Iterabl
 def _sqlite_delete_where_in(conn: Connection, table: Table, column: str, values: list) -> int:
     """delete_where_in on SQLite through the driver's own cursor, as `_sqlite_where_in` reads: SQLAlchemy compiling a
     5,000-value IN list costs more than SQLite's lookups (a backfill day's 30k visitors' identities: 0.15 → 0.07 s)."""
-    cursor, deleted = conn.connection.dbapi_connection.cursor(), 0
+    return sum(done.rowcount for done in _sqlite_in_chunks(conn, f'DELETE FROM "{table.name}" WHERE "{column}" IN', values))
+
+
+def _sqlite_in_chunks(conn: Connection, head: str, values: list, tail: str = "") -> Iterator:
+    """`head (?, …)tail` run on the driver's own cursor of the connection once per IN_CHUNK values; yields each
+    executed cursor (read it before asking for the next)."""
+    cursor = conn.connection.dbapi_connection.cursor()
     try:
         for start in range(0, len(values), IN_CHUNK):
             chunk = values[start : start + IN_CHUNK]
-            deleted += cursor.execute(f'DELETE FROM "{table.name}" WHERE "{column}" IN ({", ".join("?" * len(chunk))})', chunk).rowcount
+            yield cursor.execute(f"{head} ({', '.join('?' * len(chunk))}){tail}", chunk)
     finally:
         cursor.close()
-    return deleted
 
 
 def typed_frame(rows: list, table: Table, columns: list[str]) -> pd.DataFrame:
@@ -218,14 +223,8 @@ def _sqlite_where_in(conn: Connection, table: Table, column: str, values: list, 
     release this one's file locks when it closes the file (POSIX locks are per process)."""
     names = ", ".join(f'"{name}"' for name in columns)
     extra = "" if where is None else " AND " + str(where.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-    cursor, rows = conn.connection.dbapi_connection.cursor(), []
-    try:
-        for start in range(0, len(values), IN_CHUNK):
-            chunk = values[start : start + IN_CHUNK]
-            marks = ", ".join("?" * len(chunk))
-            rows += cursor.execute(f'SELECT {names} FROM "{table.name}" WHERE "{column}" IN ({marks}){extra}', chunk).fetchall()
-    finally:
-        cursor.close()
+    head = f'SELECT {names} FROM "{table.name}" WHERE "{column}" IN'
+    rows = [row for done in _sqlite_in_chunks(conn, head, values, extra) for row in done.fetchall()]
     data = list(zip(*rows)) if rows else [()] * len(columns)
     return _typed(pd.DataFrame({name: pd.Series(data[i], dtype=object) for i, name in enumerate(columns)}), table)
 

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import settings as settings_of_hypothesis
 from hypothesis import strategies as st
+from sqlalchemy import select
 
 from pipeline.runs.expectations import DERIVED
 from pipeline.runs.nightly import compute_run
@@ -22,8 +23,6 @@ from pipeline.runs.workspace import Workspace
 from pipeline.settings import Settings
 from pipeline.transform.contacts import rounded
 from pipeline.warehouse import tables as t
-from sqlalchemy import select
-
 from tests.helpers import conversion, event, run, scalar, table, write_partition
 
 DAY = "2025-03-01"
