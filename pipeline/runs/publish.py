@@ -18,6 +18,7 @@ from sqlalchemy import Connection, and_, select, update
 from pipeline.runs import lock
 from pipeline.runs.faults import fault_point
 from pipeline.runs.suppression import erase_in_transaction
+from pipeline.runs.threads import in_background
 from pipeline.runs.workspace import RunPlan, Workspace
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
@@ -141,6 +142,7 @@ def publish(
     store = EventStore(settings.event_store_location())
     prepared = prepared or prepare(settings, run_id)
     bulk, closing, touched, now = prepared.bulk, prepared.closing, prepared.touched, prepared.now
+    durable = in_background(store.make_durable, [f.path for f in plan.event_files()])  # beside the transaction's work
     with transaction(engine) as conn:
         version = _check_version(conn, plan)
         _delete_replaced(conn, settings, store, workspace, plan, touched)
@@ -150,6 +152,7 @@ def publish(
         if erase is not None:
             email, visitors = erase
             erase_in_transaction(conn, email, visitors, settings, now)
+        durable.result()  # the run's files are on disk before the commit lists them
         commit_files(conn, run_id, plan.event_files(), plan.retired_files, now)
         remove_leftovers(store, conn, now, settings.event_store_grace_minutes)
         insert_frame(conn, t.run_manifest, workspace.read("manifest").assign(run_id=run_id))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import lru_cache
 from typing import TypeVar
 
@@ -27,6 +27,11 @@ def ordered_map(func: Callable[[Item], Result], items: Iterable[Item], workers: 
         for future in pending:
             future.cancel()
         wait(pending)
+
+
+def in_background(func: Callable[..., Result], *args) -> Future:
+    """func(*args) on a thread of the process's one-thread pool (waiting on I/O, such as fsync, beside other work)."""
+    return _pool(1).submit(func, *args)
 
 
 @lru_cache(maxsize=None)

@@ -53,8 +53,12 @@ def get_engine(url: str) -> Engine:
 def _sqlite_pragmas(dbapi_connection, busy_ms: int) -> None:
     """WAL, so readers keep reading while a run publishes; another writer is waited for up to busy_ms."""
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA page_size=16384")  # takes effect on a new file only: bulk inserts split fewer pages
+    # SQLite's largest page, on a new file only (an older warehouse keeps its own): a day's rows land all over the
+    # sessions' random-key indexes, so a commit rewrites most of their pages whatever their size; fewer, larger pages
+    # cost less to write and check (30 × 100k backfill: commits 10.7-11.6 → 8.0-8.9 s; the reader the same)
+    cursor.execute("PRAGMA page_size=65536")
     cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA wal_autocheckpoint=256")  # 16 MB, as with the former 16 KB pages: readers read a short WAL
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.execute("PRAGMA cache_size=-262144")  # 256 MB: bulk index maintenance stays in memory

@@ -153,6 +153,20 @@ class EventStore:
         close()
         return written
 
+    def make_durable(self, relatives: list[str]) -> None:
+        """Force these files and the folders that name them to disk (local stores): publish lists a file only once it
+        would survive a power loss, so a committed `event_files` row never names a file cut short. Object stores have
+        a written object once its upload completes."""
+        if not self.local:
+            return
+        folders = {self.root}
+        for relative in relatives:
+            path = Path(self.full_path(relative))
+            _fsync(path, os.O_RDONLY)
+            folders.update(str(parent) for parent in path.parents if parent.is_relative_to(self.root))
+        for folder in sorted(folders, key=len, reverse=True):
+            _fsync(Path(folder), os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+
     def files_on_disk(self) -> list[str]:
         """Every event file under the store, relative to its root."""
         selector = pafs.FileSelector(self.full_path(EVENTS_DIR), recursive=True, allow_not_found=True)
@@ -217,6 +231,14 @@ class EventStore:
             written += [new] if new is not None else []
             replaced.append(path)
         return written, replaced
+
+
+def _fsync(path: Path, flags: int) -> None:
+    descriptor = os.open(path, flags)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def write_catalog(store: EventStore, live: list[str]) -> None:

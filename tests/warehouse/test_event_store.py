@@ -3,8 +3,10 @@ filesystem, cleaned of leftovers, readable by DuckDB through its catalog."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -62,6 +64,16 @@ def test_a_written_file_reads_back_with_its_facts(store):
     assert (written.min_visitor_key, written.max_visitor_key) == (min(table["visitor_key"].to_pylist()), max(table["visitor_key"].to_pylist()))
     assert store.read([written.path])["event_id"].tolist() == table["event_id"].to_pylist()
     assert store.files_on_disk() == [written.path]
+
+
+def test_make_durable_fsyncs_each_file_and_every_folder_up_to_the_root(tmp_path, monkeypatch):
+    store = EventStore(str(tmp_path / "store"))
+    written = store.write(store.new_path(DAY, "run1", "b0"), rows(["e1"], ["v1"]), DAY)
+    synced, real_fsync = [], os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
+    store.make_durable([written.path])
+    root = Path(store.root)
+    assert synced == [str(root / written.path), str(root / "events/dt=2025-03-01"), str(root / "events"), str(root)]
 
 
 def test_no_rows_make_no_file(store):
