@@ -30,8 +30,14 @@ def ordered_map(func: Callable[[Item], Result], items: Iterable[Item], workers: 
 
 
 def in_background(func: Callable[..., Result], *args) -> Future:
-    """func(*args) on a thread of the process's one-thread pool (waiting on I/O, such as fsync, beside other work)."""
-    return _pool(1).submit(func, *args)
+    """func(*args) on a thread of its own pool (waiting on I/O, such as fsync, beside other work), never queued behind
+    `ordered_map`'s items (a chain's read-ahead checks its lines on the one-thread pool while a run publishes)."""
+    return _background().submit(func, *args)
+
+
+@lru_cache(maxsize=None)
+def _background() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(1, thread_name_prefix="background")
 
 
 @lru_cache(maxsize=None)

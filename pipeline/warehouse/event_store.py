@@ -157,7 +157,7 @@ class EventStore:
         """Force these files and the folders that name them to disk (local stores): publish lists a file only once it
         would survive a power loss, so a committed `event_files` row never names a file cut short. Object stores have
         a written object once its upload completes."""
-        if not self.local:
+        if not self.local or not relatives:
             return
         folders = {self.root}
         for relative in relatives:

@@ -1,10 +1,12 @@
-"""ordered_map: results in the items' order, whatever order the threads finish in, and a bounded look-ahead."""
+"""ordered_map: results in the items' order, whatever order the threads finish in, and a bounded look-ahead; in_background
+beside it."""
 
+import threading
 import time
 
 import pytest
 
-from pipeline.runs.threads import ordered_map
+from pipeline.runs.threads import in_background, ordered_map
 
 
 def test_results_come_in_the_items_order_when_later_items_finish_first():
@@ -41,3 +43,17 @@ def test_a_failing_item_raises_in_the_consumer_at_its_place():
     assert [next(results), next(results)] == [0, 1]
     with pytest.raises(ValueError, match="bad chunk"):
         next(results)
+
+
+def test_background_work_is_not_queued_behind_a_one_thread_map():
+    """Publish's fsyncs run while a chain's read-ahead checks lines on the one-thread pool."""
+    release = threading.Event()
+    busy = ordered_map(lambda _: release.wait(5), range(2), workers=1)
+    next_result = threading.Thread(target=lambda: next(busy))
+    next_result.start()  # the one-thread pool is now busy until released
+    try:
+        assert in_background(lambda x: x * 2, 21).result(timeout=2) == 42
+    finally:
+        release.set()
+        next_result.join()
+        list(busy)

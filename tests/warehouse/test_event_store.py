@@ -74,6 +74,7 @@ def test_make_durable_fsyncs_each_file_and_every_folder_up_to_the_root(tmp_path,
     store.make_durable([written.path])
     root = Path(store.root)
     assert synced == [str(root / written.path), str(root / "events/dt=2025-03-01"), str(root / "events"), str(root)]
+    EventStore(str(tmp_path / "never-written")).make_durable([])  # a run without events: no folder to sync, no error
 
 
 def test_no_rows_make_no_file(store):
