@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 
@@ -102,3 +103,10 @@ def staged(*lines, day: str = "2025-03-01") -> pd.DataFrame:
     result = stage_lines(frame, date.fromisoformat(day))
     assert result.quarantine.empty, result.quarantine["reason"].tolist()
     return result.events
+
+
+def spy_fsyncs(monkeypatch) -> list[str]:
+    """The paths os.fsync is called on from now (each call still syncs)."""
+    synced, real_fsync = [], os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
+    return synced

@@ -35,9 +35,9 @@ def check_files(con, settings: Settings, days: list[date], hashes: set[str], fol
 
     `workers` chunks (two; one when reading ahead) are checked at a time, each on its own cursor of the DuckDB
     connection `con`, while this thread reads the next one (the checks run in DuckDB and Arrow with the GIL released:
-    a 1M-event day's lines 3.2-3.9 → 2.8-2.9 s). Each checked chunk is written as a plain Parquet file; staging inserts the files in one INSERT: DuckDB appends
-    one big Arrow-backed scan ~4× faster than 13 chunk-sized INSERTs (a 1M-event day: 4.1 s → 0.4 s writing + 0.9 s
-    inserting).
+    a 1M-event day's lines 3.2-3.9 → 2.8-2.9 s). Each checked chunk is written as a plain Parquet file; staging inserts
+    the files in one INSERT: DuckDB appends one big Arrow-backed scan ~4× faster than 13 chunk-sized INSERTs (a
+    1M-event day: 4.1 s → 0.4 s writing + 0.9 s inserting).
     """
     files = [(day, LandingFile(path, settings.landing)) for day in days for path in partition_files(settings.landing, day)]
     lines = ((day, chunk) for day, file in files for chunk in file.chunks(file.chunk_bytes(settings.stage_chunk_bytes)))

@@ -142,7 +142,8 @@ def publish(
     store = EventStore(settings.event_store_location())
     prepared = prepared or prepare(settings, run_id)
     bulk, closing, touched, now = prepared.bulk, prepared.closing, prepared.touched, prepared.now
-    durable = in_background(store.make_durable, [f.path for f in plan.event_files()])  # beside the transaction's work
+    new_files = plan.event_files()
+    durable = in_background(store.make_durable, [f.path for f in new_files])  # beside the transaction's work
     with transaction(engine) as conn:
         version = _check_version(conn, plan)
         _delete_replaced(conn, settings, store, workspace, plan, touched)
@@ -153,7 +154,7 @@ def publish(
             email, visitors = erase
             erase_in_transaction(conn, email, visitors, settings, now)
         durable.result()  # the run's files are on disk before the commit lists them
-        commit_files(conn, run_id, plan.event_files(), plan.retired_files, now)
+        commit_files(conn, run_id, new_files, plan.retired_files, now)
         remove_leftovers(store, conn, now, settings.event_store_grace_minutes)
         insert_frame(conn, t.run_manifest, workspace.read("manifest").assign(run_id=run_id))
         if gate:

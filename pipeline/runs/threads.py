@@ -32,16 +32,12 @@ def ordered_map(func: Callable[[Item], Result], items: Iterable[Item], workers: 
 def in_background(func: Callable[..., Result], *args) -> Future:
     """func(*args) on a thread of its own pool (waiting on I/O, such as fsync, beside other work), never queued behind
     `ordered_map`'s items (a chain's read-ahead checks its lines on the one-thread pool while a run publishes)."""
-    return _background().submit(func, *args)
+    return _pool(1, "background").submit(func, *args)
 
 
 @lru_cache(maxsize=None)
-def _background() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(1, thread_name_prefix="background")
-
-
-@lru_cache(maxsize=None)
-def _pool(workers: int) -> ThreadPoolExecutor:
-    """One pool per size for the process: the same threads serve every run (new threads would each bring the C
-    allocators' per-thread memory with them: a 10-day backfill's peak RSS 0.84 → 1.21 GB with a pool per call)."""
-    return ThreadPoolExecutor(workers, thread_name_prefix="overlap")
+def _pool(workers: int, purpose: str = "overlap") -> ThreadPoolExecutor:
+    """One pool per size and purpose for the process (`in_background`'s thread is never one of `ordered_map`'s): the
+    same threads serve every run (new threads would each bring the C allocators' per-thread memory with them: a
+    10-day backfill's peak RSS 0.84 → 1.21 GB with a pool per call)."""
+    return ThreadPoolExecutor(workers, thread_name_prefix=purpose)

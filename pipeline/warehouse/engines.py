@@ -55,7 +55,7 @@ def _sqlite_pragmas(dbapi_connection, busy_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     # SQLite's largest page, on a new file only (an older warehouse keeps its own): a day's rows land all over the
     # sessions' random-key indexes, so a commit rewrites most of their pages whatever their size; fewer, larger pages
-    # cost less to write and check (30 × 100k backfill: commits 10.7-11.6 → 8.0-8.9 s; the reader the same)
+    # cost less to write and check (30 × 100k backfill: commits 10.7-11.6 → 7.9-8.9 s; the reader the same)
     cursor.execute("PRAGMA page_size=65536")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA wal_autocheckpoint=256")  # 16 MB, as with the former 16 KB pages: readers read a short WAL

@@ -159,7 +159,7 @@ class EventStore:
         a written object once its upload completes."""
         if not self.local or not relatives:
             return
-        folders = {self.root}
+        folders = set()
         for relative in relatives:
             path = Path(self.full_path(relative))
             _fsync(path, os.O_RDONLY)

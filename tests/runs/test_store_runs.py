@@ -28,7 +28,7 @@ from pipeline.warehouse import tables as t
 from pipeline.warehouse.engines import get_engine
 from pipeline.warehouse.event_store import CATALOG, EventStore, live_files
 from pipeline.warehouse.rows import read_table
-from tests.helpers import REPO_DAGS, conversion, event, run, table, write_partition
+from tests.helpers import REPO_DAGS, conversion, event, run, spy_fsyncs, table, write_partition
 from tests.runs.test_incremental import assert_same_tables, published
 
 DAY1, DAY2 = "2025-03-01", "2025-03-02"
@@ -89,8 +89,7 @@ def test_publish_lists_only_files_already_forced_to_disk(settings, monkeypatch):
     before `commit_files` runs in the transaction."""
     import pipeline.runs.publish as publish_module
 
-    synced, real_fsync, real_commit = [], os.fsync, publish_module.commit_files
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
+    synced, real_commit = spy_fsyncs(monkeypatch), publish_module.commit_files
 
     def commit_after_sync(conn, run_id, new, retired, now):
         store = store_of(settings)

@@ -3,7 +3,6 @@ filesystem, cleaned of leftovers, readable by DuckDB through its catalog."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -24,6 +23,7 @@ from pipeline.warehouse.event_store import (
     remove_leftovers,
     write_catalog,
 )
+from tests.helpers import spy_fsyncs
 
 DAY = date(2025, 3, 1)
 NOW = datetime(2025, 3, 2, 12, 0)
@@ -69,8 +69,7 @@ def test_a_written_file_reads_back_with_its_facts(store):
 def test_make_durable_fsyncs_each_file_and_every_folder_up_to_the_root(tmp_path, monkeypatch):
     store = EventStore(str(tmp_path / "store"))
     written = store.write(store.new_path(DAY, "run1", "b0"), rows(["e1"], ["v1"]), DAY)
-    synced, real_fsync = [], os.fsync
-    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(os.readlink(f"/proc/self/fd/{fd}")), real_fsync(fd))[1])
+    synced = spy_fsyncs(monkeypatch)
     store.make_durable([written.path])
     root = Path(store.root)
     assert synced == [str(root / written.path), str(root / "events/dt=2025-03-01"), str(root / "events"), str(root)]
