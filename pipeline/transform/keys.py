@@ -1,9 +1,9 @@
-"""63-bit keys of ids (the lower half of their md5), and the buckets they fall in.
+"""63-bit keys of ids (half of their md5), and the buckets they fall in.
 
 The event store sorts its files by the key of the anonymous id, and runs split their work into buckets that are
 contiguous key ranges, so a bucket reads a key range of each file whatever the bucket count that wrote it. Any
-engine can recompute a key: `md5_number_lower(x) >> 1` in DuckDB, the first 8 bytes of md5(x) read little-endian
-and shifted right by one elsewhere.
+engine can recompute a key: `md5_number(x) >> 65` in DuckDB (the same as `md5_number_lower(x) >> 1`), the last 8
+bytes of md5(x) read little-endian and shifted right by one elsewhere.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-KEY_SQL = "(md5_number_lower({}) >> 1)::BIGINT"
+# not md5_number_lower: in DuckDB 1.x-2.0 that is a macro through a 128-character bit string and back (a 1M-event day's
+# keys 0.27 → 0.06 s of CPU each)
+KEY_SQL = "(md5_number({}) >> 65)::BIGINT"
 
 
 def bucket_sql(key: str, buckets: int) -> str:
