@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -13,11 +12,10 @@ from pipeline.contract.landing import landing_days
 from pipeline.runs.faults import trace
 from pipeline.runs.lines_ahead import LinesAhead
 from pipeline.runs.lock import this_process
-from pipeline.runs.publish import prepare, prepare_visit_rows, publish
+from pipeline.runs.publish import prepare, publish
 from pipeline.runs.quality import check_run
 from pipeline.runs.quality_worker import QualityWorker
 from pipeline.runs.stage import stage_run
-from pipeline.runs.threads import in_background
 from pipeline.runs.start import fail_run, start_run
 from pipeline.runs.steps import identify, sessionize, summarise
 from pipeline.runs.worker_gate import WorkerGate
@@ -66,12 +64,9 @@ class StepClock:
                 self.seconds[self.open[-1]] -= elapsed
 
 
-def compute_run(
-    settings: Settings, run_id: str, worker: QualityWorker | None = None, clock: StepClock | None = None,
-    sessionized: Callable[[], None] = lambda: None,
-) -> None:
+def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = None, clock: StepClock | None = None) -> None:
     """The steps between staging and the gates: sessionize[b] → identify → summarise[b] (each output handed to the
-    quality worker, if any, as soon as it is written; `sessionized` is called once every bucket is sessionized)."""
+    quality worker, if any, as soon as it is written)."""
     clock = clock or StepClock()
     buckets = Workspace(settings, run_id).plan().buckets
     with clock("sessionize", settings):
@@ -79,7 +74,6 @@ def compute_run(
             sessionize(settings, run_id, bucket)
     if worker:
         worker.submit(settings, run_id, "sessions")
-    sessionized()
     with clock("identify", settings):
         identify(settings, run_id)
     with clock("summarise", settings):
@@ -94,15 +88,15 @@ def run_steps(
     settings: Settings, run_id: str, *, erase: tuple | None = None, worker: QualityWorker | None = None, clock: StepClock | None = None,
     publishing: Callable[[], None] | None = None,
 ) -> dict:
-    """sessionize[b] → identify → summarise[b] → check → publish. Publish's rows are prepared before the check: those
-    of the visits on a thread beside identify and summarise, the rest after (with a quality worker, while the worker
-    finishes the last gates, which publish waits for inside its transaction, before the commit: `worker_gate`);
-    `publishing` is called once the rows are prepared. A failure marks the run failed."""
-    clock, prepared, gate, visit_rows = clock or StepClock(), None, None, []
+    """sessionize[b] → identify → summarise[b] → check → publish (with a quality worker, publish prepares its rows
+    while the worker finishes the last gates, and waits for them inside its transaction, before the commit:
+    `worker_gate`; `publishing` is called once the rows are prepared); a failure marks the run failed."""
+    clock, prepared, gate = clock or StepClock(), None, None
     try:
-        compute_run(settings, run_id, worker, clock, lambda: visit_rows.append(in_background(prepare_visit_rows, settings, run_id, purpose="rows")))
-        with clock("publish", settings):
-            prepared = prepare(settings, run_id, *visit_rows)
+        compute_run(settings, run_id, worker, clock)
+        if worker:
+            with clock("publish", settings):
+                prepared = prepare(settings, run_id)
         if publishing:
             publishing()
         with clock("check", settings):
@@ -113,7 +107,6 @@ def run_steps(
         with clock("publish", settings):
             return publish(settings, run_id, erase=erase, prepared=prepared, gate=gate)
     except BaseException as exc:
-        wait(visit_rows)  # its thread writes into the workspace: done before the run is marked failed and retried
         try:
             if gate:
                 gate.keep_failed()

@@ -8,7 +8,6 @@ run started from, so a run computed on a stale state fails instead of overwritin
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -59,25 +58,20 @@ def _delete_replaced(conn: Connection, settings: Settings, store: EventStore, wo
         delete_where_in(conn, table, "email", touched)
 
 
-def _visit_rows(bulk: BulkRows, settings: Settings, workspace: Workspace, plan: RunPlan) -> None:
-    """Queue the rows final once sessionize is done (events, quarantine, sessions, conversions), one bucket (or one
-    event file) in memory at a time."""
+def _new_rows(bulk: BulkRows, settings: Settings, store: EventStore, workspace: Workspace, plan: RunPlan, conn: Connection, now) -> list[str]:
+    """Queue the run's new rows, table by table, one bucket (or one event file) in memory at a time, and the contacts'
+    new history rows; returns the contacts whose open history row publish closes."""
+    n = plan.buckets
     if settings.events_table:
-        store = EventStore(settings.event_store_location())
         for file in plan.event_files():
             bulk.add(t.events, partial(store.read, [file.path]))
     bulk.add(t.quarantined_events, partial(workspace.read, "quarantine"))
-    for bucket in range(plan.buckets):
+    for bucket in range(n):
         bulk.add(t.sessions, partial(workspace.read, f"sessions-{bucket}"))
-    bulk.add(t.conversions, partial(workspace.read_buckets, "conversions", plan.buckets))
-
-
-def _contact_rows(bulk: BulkRows, workspace: Workspace, plan: RunPlan, conn: Connection, now) -> list[str]:
-    """Queue the identities, the contact tables' rows (one bucket in memory at a time) and the contacts' new history
-    rows; returns the contacts whose open history row publish closes."""
+    bulk.add(t.conversions, partial(workspace.read_buckets, "conversions", n))
     bulk.add(t.identities, partial(workspace.read, "identities"))
     closing = []
-    for bucket in range(plan.buckets):
+    for bucket in range(n):
         contacts = workspace.read(f"contacts-{bucket}").assign(updated_at=plan.started_at, run_id=plan.run_id)
         for table in t.CONTACT_TABLES:
             bulk.add(table, (lambda frame=contacts: frame) if table is t.contacts else partial(workspace.read, f"{table.name}-{bucket}"))
@@ -118,29 +112,19 @@ class Prepared:
     now: datetime
 
 
-def prepare_visit_rows(settings: Settings, run_id: str) -> BulkRows | None:
-    """Publish's preparation of the rows sessionize made final, written ahead to the scratch file; a chain of runs
-    starts it on a thread beside identify and summarise (its SQLite work lets go of the GIL). None: nothing to do."""
+def prepare(settings: Settings, run_id: str) -> Prepared | None:
+    """Everything publish can do before its transaction; nothing in the warehouse changes. A chain of runs does it
+    while the quality worker finishes the last gates (None: an unchanged rerun, nothing to prepare)."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     if plan.unchanged_since:
         return None
-    bulk = BulkRows(get_engine(settings.warehouse_url), workspace.root / "new-rows.sqlite", INSERT_ORDER, emptied=plan.full_refresh)
-    _visit_rows(bulk, settings, workspace, plan)
-    return bulk
-
-
-def prepare(settings: Settings, run_id: str, visit_rows: Future | None = None) -> Prepared | None:
-    """Everything publish can do before its transaction; nothing in the warehouse changes. A chain of runs does it
-    while the quality worker finishes the last gates, the visits' rows already begun (`visit_rows`: a future of
-    `prepare_visit_rows`). None: an unchanged rerun, nothing to prepare."""
-    bulk = visit_rows.result() if visit_rows else prepare_visit_rows(settings, run_id)
-    if bulk is None:
-        return None
-    workspace = Workspace(settings, run_id)
-    plan, now = workspace.plan(), utc_now()
-    with get_engine(settings.warehouse_url).connect() as conn:
-        closing = _contact_rows(bulk, workspace, plan, conn, now)
+    engine = get_engine(settings.warehouse_url)
+    store = EventStore(settings.event_store_location())
+    now = utc_now()
+    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER, emptied=plan.full_refresh)
+    with engine.connect() as conn:
+        closing = _new_rows(bulk, settings, store, workspace, plan, conn, now)
     return Prepared(bulk, closing, workspace.read_buckets("contact_deletes", plan.buckets)["email"], now)
 
 

@@ -29,11 +29,10 @@ def ordered_map(func: Callable[[Item], Result], items: Iterable[Item], workers: 
         wait(pending)
 
 
-def in_background(func: Callable[..., Result], *args, purpose: str = "background") -> Future:
-    """func(*args) on the one thread of the pool for `purpose` (waiting on I/O, such as fsync, or writing SQLite
-    beside other work), never queued behind `ordered_map`'s items (a chain's read-ahead checks its lines on the
-    one-thread pool while a run publishes) nor behind another purpose's work."""
-    return _pool(1, purpose).submit(func, *args)
+def in_background(func: Callable[..., Result], *args) -> Future:
+    """func(*args) on a thread of its own pool (waiting on I/O, such as fsync, beside other work), never queued behind
+    `ordered_map`'s items (a chain's read-ahead checks its lines on the one-thread pool while a run publishes)."""
+    return _pool(1, "background").submit(func, *args)
 
 
 @lru_cache(maxsize=None)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import threading
 from datetime import date
 
 import pytest
@@ -132,31 +131,3 @@ def test_manifest_records_what_each_run_consumed(settings):
     files = [settings.landing / name for name in manifest["source_file"]]
     assert manifest["sha256"].tolist() == [hashlib.sha256(f.read_bytes()).hexdigest() for f in files]
     assert manifest["bytes"].tolist() == [f.stat().st_size for f in files]
-
-
-def test_the_visits_rows_are_written_ahead_on_their_own_thread_before_summarise_ends(settings, monkeypatch):
-    """Once sessionize is done, publish's rows of the visits are prepared on a thread beside identify and summarise:
-    summarise waits here until that has begun (run one after the other, it would wait in vain), and the run publishes
-    what it always did."""
-    from pipeline.runs import nightly
-
-    begun, threads = threading.Event(), []
-    real_rows, real_summarise = nightly.prepare_visit_rows, nightly.summarise
-
-    def rows(*args):
-        threads.append(threading.current_thread().name)
-        begun.set()
-        return real_rows(*args)
-
-    def summarise(*args):
-        assert begun.wait(30), "the visits' rows were not begun before summarise ended"
-        return real_summarise(*args)
-
-    monkeypatch.setattr(nightly, "prepare_visit_rows", rows)
-    monkeypatch.setattr(nightly, "summarise", summarise)
-    two_days(settings.landing)
-    run(settings, "2025-03-01")
-    assert len(threads) == 1 and threads[0].startswith("rows")
-    assert run_statuses(settings) == ["success"]
-    assert table(settings, "sessions")["anonymous_id"].tolist() == ["v1"] and len(table(settings, "quarantined_events")) == 0
-    assert table(settings, "contacts")["email"].tolist() == ["a@b.co"]
