@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import io
-import uuid
-from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 
-import adbc_driver_sqlite.dbapi as adbc_sqlite
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as csv
 from sqlalchemy import (
     Boolean,
     Connection,
     Date,
     DateTime,
-    Engine,
     Float,
     Integer,
     String,
@@ -27,9 +22,6 @@ from sqlalchemy import (
 )
 
 IN_CHUNK = 5000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
-# BulkRows' scratch file is rewritten by a retried publish: no rollback journal, no fsync (a 1M-event day: 97 fsyncs,
-# 0.25 s on a busy disk)
-SCRATCH_PRAGMAS = ("PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF")
 
 
 def _column_array(series: pd.Series, column) -> pa.Array:
@@ -48,7 +40,7 @@ def _column_array(series: pd.Series, column) -> pa.Array:
     return pa.array(series.astype("str"), type=pa.large_string(), from_pandas=True)
 
 
-def _arrow_rows(table: Table, frame: pd.DataFrame) -> pa.Table:
+def arrow_rows(table: Table, frame: pd.DataFrame) -> pa.Table:
     """The frame's columns that the table has, in the table's order, as driver-ready Arrow arrays."""
     return pa.table({c.name: _column_array(frame[c.name], c) for c in table.columns if c.name in frame.columns})
 
@@ -57,7 +49,7 @@ def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
     """Bulk insert: COPY of Arrow-written CSV on PostgreSQL, one executemany on SQLite; returns the rows written."""
     if frame.empty:
         return 0
-    arrays = _arrow_rows(table, frame)
+    arrays = arrow_rows(table, frame)
     names = ", ".join(f'"{name}"' for name in arrays.column_names)
     if conn.dialect.name == "postgresql":
         raw = conn.connection.driver_connection
@@ -71,91 +63,6 @@ def insert_frame(conn: Connection, table: Table, frame: pd.DataFrame) -> int:
         rows = list(zip(*(column.to_pylist() for column in arrays.columns)))
         conn.exec_driver_sql(f'INSERT INTO "{table.name}" ({names}) VALUES ({marks})', rows)
     return len(frame)
-
-
-class BulkRows:
-    """Big frames to insert in one coming transaction, prepared before it starts.
-
-    On SQLite, binding rows through the Python driver costs an object per value (1M events: 14.5 s), so
-    each frame is written ahead, with ADBC (Arrow straight into SQLite, in C), into a scratch database
-    file, and inside the transaction one INSERT … SELECT copies it in (1M events: 8 s). On
-    PostgreSQL the frames are read and COPYed inside the transaction. Either way `add` holds one frame in
-    memory at a time, and nothing reaches the warehouse before `insert` runs in the transaction.
-    """
-
-    def __init__(self, engine: Engine, scratch: Path, orders: dict[str, list[str]] | None = None, emptied: bool = False):
-        self.engine, self.sqlite = engine, engine.dialect.name == "sqlite"
-        self.orders = orders or {}  # table name → the column order its rows go in (SQLite: see `add`)
-        self.emptied = emptied  # the transaction empties every table before the insert (a full refresh)
-        self.empty: dict[str, bool] = {}
-        self.scratch = Path(scratch)
-        self.scratch.unlink(missing_ok=True)  # a retried publish starts clean
-        self.alias = f"scratch_{uuid.uuid4().hex[:12]}"
-        self.pending: list[tuple[Table, Callable[[Connection], int]]] = []
-
-    def add(self, table: Table, load: Callable[[], pd.DataFrame]) -> None:
-        """Queue the rows `load()` returns for `table` (on SQLite they are read and written out now).
-
-        On SQLite the rows go in sorted by the table's entry in `orders`: the leading columns of its busiest indexes, so
-        each index grows at a few places instead of at random ones (contact_sessions of a 5M-event day: 6.6 → 3.4 s).
-        Into an empty table they go in primary-key order instead, and its other indexes are built after (`insert`)."""
-        if not self.sqlite:
-            self.pending.append((table, lambda conn: insert_frame(conn, table, load())))
-            return
-        frame = load()
-        if frame.empty:
-            return
-        arrays, name = _arrow_rows(table, frame), f"rows_{len(self.pending)}"
-        order = [c.name for c in table.primary_key.columns] if self._into_empty(table) else self.orders.get(table.name)
-        if order:
-            arrays = arrays.take(pc.sort_indices(arrays, [(column, "ascending") for column in order]))
-        self.scratch.parent.mkdir(parents=True, exist_ok=True)
-        with adbc_sqlite.connect(str(self.scratch), autocommit=True) as scratch, scratch.cursor() as cursor:
-            for statement in (*SCRATCH_PRAGMAS, "BEGIN"):  # pragmas outside a transaction, the rows in one
-                cursor.execute(statement)
-            cursor.adbc_ingest(name, arrays, mode="replace")
-            cursor.execute("COMMIT")
-        columns, count = arrays.column_names, len(frame)  # the lambda keeps names, not the rows
-        self.pending.append((table, lambda conn: self._copy_in(conn, table, name, columns, count)))
-
-    def _copy_in(self, conn: Connection, table: Table, name: str, columns: list[str], count: int) -> int:
-        names = ", ".join(f'"{c}"' for c in columns)
-        conn.exec_driver_sql(f'INSERT INTO main."{table.name}" ({names}) SELECT {names} FROM {self.alias}."{name}"')
-        return count
-
-    def insert(self, conn: Connection, after_each: Callable[[str], None] | None = None) -> dict[str, int]:
-        """Insert every queued frame in this transaction (calling `after_each(table name)` after each); returns the
-        rows written per table name."""
-        if self.sqlite and self.pending:
-            conn.exec_driver_sql(f"ATTACH DATABASE ? AS {self.alias}", (str(self.scratch),))
-            conn.connection.info.setdefault("scratch_aliases", []).append(self.alias)
-        written: dict[str, int] = {}
-        by_table: dict[str, tuple[Table, list]] = {}
-        for table, insert in self.pending:
-            by_table.setdefault(table.name, (table, []))[1].append(insert)
-        for table, inserts in by_table.values():
-            rebuilt = list(table.indexes) if self.sqlite and is_empty(conn, table) else []
-            for index in rebuilt:
-                conn.exec_driver_sql(f'DROP INDEX "{index.name}"')
-            for insert in inserts:
-                written[table.name] = written.get(table.name, 0) + insert(conn)
-                if after_each:
-                    after_each(table.name)
-            for index in rebuilt:
-                index.create(conn)
-        return written
-
-    def _into_empty(self, table: Table) -> bool:
-        """Whether the table holds no rows when the insert starts: SQLite then builds its secondary indexes after the
-        rows are in (one sort each) instead of growing them row by row at random places, which beyond the page cache
-        made a 5M-event day's copy superlinear."""
-        if table.name not in self.empty:
-            self.empty[table.name] = self.emptied or self._holds_no_rows(table)
-        return self.empty[table.name]
-
-    def _holds_no_rows(self, table: Table) -> bool:
-        with self.engine.connect() as conn:
-            return is_empty(conn, table)
 
 
 def delete_where_in(conn: Connection, table: Table, column: str, values: Iterable) -> int:
