@@ -21,6 +21,7 @@ from pipeline.warehouse.rows import arrow_rows, insert_frame, is_empty
 # 0.25 s on a busy disk); the warehouse's page size, and a cache that holds the index builds
 SCRATCH_PRAGMAS = ("PRAGMA page_size=65536", "PRAGMA cache_size=-262144", "PRAGMA journal_mode=OFF", "PRAGMA synchronous=OFF")
 LANES = 2  # scratch files written at once, each by a thread of its own (SQLite takes one writer a file)
+QUEUED = 2  # jobs a lane may hold unfinished before `add` waits
 
 
 @lru_cache(maxsize=None)
@@ -40,7 +41,11 @@ class _Lane:
         self.jobs: list[Future] = []
 
     def submit(self, job: Callable[[], None]) -> None:
+        """Queue a job; the caller waits while the lane holds more than QUEUED unfinished ones, so the frames their
+        jobs were handed (a bucket's contacts) do not pile up in memory (a job's failure is raised by `seal`)."""
         self.jobs.append(self.thread.submit(job))
+        unfinished = [queued for queued in self.jobs if not queued.done()]
+        wait(unfinished[: max(0, len(unfinished) - QUEUED)])
 
     @contextmanager
     def cursor(self) -> Iterator:
@@ -63,9 +68,9 @@ class BulkRows:
     with its indexes built in the scratch file (`seal`): SQLite then copies its rows and index entries
     across as they are, without decoding them or sorting again (the "transfer optimization" VACUUM uses).
     The tables are shared between two scratch files (`lanes`: table name → 0 or 1), each written by a
-    thread of its own. On PostgreSQL the frames are read and COPYed inside the transaction. Either way at
-    most a frame a lane is in memory, and nothing reaches the warehouse before `insert` runs in the
-    transaction.
+    thread of its own. On PostgreSQL the frames are read and COPYed inside the transaction. Either way a
+    few frames at most are in memory (QUEUED a lane), and nothing reaches the warehouse before `insert`
+    runs in the transaction.
     """
 
     def __init__(
@@ -128,10 +133,11 @@ class BulkRows:
         the first failure of a lane is raised here."""
         if self.sealed or not self.sqlite:
             return
-        for name, (index_ddl, _rows) in self.twins.items():
+        for name, twin in self.twins.items():
             lane = self.lanes[self.lane_of.get(name, 0)]
-            for ddl in index_ddl:
+            for ddl in twin[0]:
                 lane.submit(partial_job(_create, lane, ddl))
+            twin[0] = []  # queued once, even if a failure makes the caller seal again
         jobs = [job for lane in self.lanes for job in lane.jobs]
         wait(jobs)
         for job in jobs:
