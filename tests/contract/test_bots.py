@@ -78,3 +78,19 @@ def test_pattern_list_is_loaded_without_comments():
     assert len(patterns) > 1000
     assert "Googlebot\\/" in patterns
     assert not any(p.startswith("#") or not p.strip() for p in patterns)
+
+
+def test_each_user_agent_is_matched_once_a_process_with_the_regexes_verdict(monkeypatch):
+    """Arrow compiles the combined regexes on every call, so verdicts are kept per distinct user agent: a second chunk
+    with the same agents asks nothing, and the verdicts kept stay bounded."""
+    from pipeline.contract import bots
+
+    asked, real = [], bots._match_any
+    monkeypatch.setattr(bots, "_match_any", lambda values: asked.append(values.to_pylist()) or real(values))
+    monkeypatch.setattr(bots, "_VERDICTS", {})
+    agents = pd.Series([BROWSERS["opera"], BOTS["googlebot"], None, " ", BROWSERS["opera"]])
+    assert is_bot(agents).tolist() == is_bot(agents).tolist() == [False, True, False, False, False]
+    assert asked == [[BROWSERS["opera"], BOTS["googlebot"], " "]]
+    monkeypatch.setattr(bots, "VERDICTS_KEPT", 3)
+    assert is_bot(pd.Series([BROWSERS["safari-mac"], BOTS["googlebot"]])).tolist() == [False, True]
+    assert len(bots._VERDICTS) == 1 and asked[-1] == [BROWSERS["safari-mac"]]  # googlebot answered from before the clear-out
