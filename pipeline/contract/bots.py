@@ -41,7 +41,7 @@ VERDICTS_KEPT = 100_000  # beyond this many distinct user agents the verdicts st
 def _verdicts(user_agents: pa.Array) -> np.ndarray:
     """`_match_any` for distinct user agents, each asked once a process: Arrow compiles the combined regexes on every
     call (~8 ms for the four, whatever the values), and a chunk of a day's lines holds few agents not seen before
-    (a 30-day full refresh's ~130 chunks: ~1 CPU-s of compiling)."""
+    (a 30-day full refresh's 120 chunks: ~1 CPU-s of compiling)."""
     texts = user_agents.to_pylist()
     known = {text: _VERDICTS.get(text) for text in texts}  # this call's own copy: another thread may clear the dict
     unseen = [text for text, verdict in known.items() if verdict is None]

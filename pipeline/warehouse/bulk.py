@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 import adbc_driver_sqlite.dbapi as adbc_sqlite
@@ -102,7 +102,7 @@ class BulkRows:
             if table.name not in self.twins:
                 table_ddl, index_ddl = self._warehouse_ddl(table)
                 self.twins[table.name] = [index_ddl, 0]
-                lane.submit(partial_job(_create, lane, table_ddl))
+                lane.submit(partial(_create, lane, table_ddl))
                 self.pending.append((table, lambda conn: self._transfer(conn, lane, table)))
             lane.submit(lambda: self._write_twin_rows(lane, table, load))
             return
@@ -136,7 +136,7 @@ class BulkRows:
         for name, twin in self.twins.items():
             lane = self.lanes[self.lane_of.get(name, 0)]
             for ddl in twin[0]:
-                lane.submit(partial_job(_create, lane, ddl))
+                lane.submit(partial(_create, lane, ddl))
             twin[0] = []  # queued once, even if a failure makes the caller seal again
         jobs = [job for lane in self.lanes for job in lane.jobs]
         wait(jobs)
@@ -189,10 +189,6 @@ class BulkRows:
     def _holds_no_rows(self, table: Table) -> bool:
         with self.engine.connect() as conn:
             return is_empty(conn, table)
-
-
-def partial_job(func: Callable, *args) -> Callable[[], None]:
-    return lambda: func(*args)
 
 
 def _create(lane: _Lane, ddl: str) -> None:
