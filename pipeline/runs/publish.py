@@ -38,7 +38,7 @@ INSERT_ORDER = {  # the order new rows go in on SQLite (BulkRows): the sort keys
 }
 # the scratch file each table's rows are written to (BulkRows' two lanes, two cores): the visits' tables on one, the
 # contacts' on the other, about even in bytes
-LANES = {table.name: 1 for table in (*t.CONTACT_TABLES, t.contacts_history)}
+TABLE_LANES = {table.name: 1 for table in (*t.CONTACT_TABLES, t.contacts_history)}
 
 
 class StaleRunError(RuntimeError):
@@ -126,7 +126,7 @@ def prepare(settings: Settings, run_id: str) -> Prepared | None:
     engine = get_engine(settings.warehouse_url)
     store = EventStore(settings.event_store_location())
     now = utc_now()
-    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER, emptied=plan.full_refresh, lanes=LANES)
+    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER, emptied=plan.full_refresh, lanes=TABLE_LANES)
     try:
         with engine.connect() as conn:
             closing = _new_rows(bulk, settings, store, workspace, plan, conn, now)

@@ -104,20 +104,15 @@ class BulkRows:
                 self.twins[table.name] = [index_ddl, 0]
                 lane.submit(partial(_create, lane, table_ddl))
                 self.pending.append((table, lambda conn: self._transfer(conn, lane, table)))
-            lane.submit(lambda: self._write_twin_rows(lane, table, load))
+            lane.submit(lambda: self._append_to_twin(lane, table, load))
             return
         name, order, counted = f"rows_{len(self.pending)}", self.orders.get(table.name), {}
-        lane.submit(lambda: counted.update(_write_rows(lane, table, load, name, order)))
+        lane.submit(lambda: counted.update(_write_rows(lane, table, load, name, order, "replace")))
         self.pending.append((table, lambda conn: self._copy_in(conn, lane, table, name, counted)))
 
-    def _write_twin_rows(self, lane: _Lane, table: Table, load: Callable[[], pd.DataFrame]) -> None:
-        frame = load()
-        if frame.empty:
-            return
-        arrays = _sorted(arrow_rows(table, frame), [c.name for c in table.primary_key.columns])
-        with lane.cursor() as cursor:
-            cursor.adbc_ingest(table.name, arrays, mode="append")
-        self.twins[table.name][1] += len(arrays)
+    def _append_to_twin(self, lane: _Lane, table: Table, load: Callable[[], pd.DataFrame]) -> None:
+        primary_key = [c.name for c in table.primary_key.columns]
+        self.twins[table.name][1] += _write_rows(lane, table, load, table.name, primary_key, "append")["rows"]
 
     def _warehouse_ddl(self, table: Table) -> tuple[str, list[str]]:
         """The CREATE statements of a warehouse table and of its explicit indexes, as the warehouse holds them (the
@@ -200,13 +195,13 @@ def _sorted(arrays: pa.Table, order: list[str] | None) -> pa.Table:
     return arrays.take(pc.sort_indices(arrays, [(column, "ascending") for column in order])) if order else arrays
 
 
-def _write_rows(lane: _Lane, table: Table, load: Callable[[], pd.DataFrame], name: str, order: list[str] | None) -> dict:
-    """A frame into a table of its own in the lane's file (ADBC's column types: the copy converts); its columns and
-    row count, for the copy."""
+def _write_rows(lane: _Lane, table: Table, load: Callable[[], pd.DataFrame], name: str, order: list[str] | None, mode: str) -> dict:
+    """A frame into table `name` of the lane's file: appended to a twin, or as a table of its own ("replace": ADBC's
+    column types, the copy converts); its row count and columns."""
     frame = load()
     if frame.empty:
         return {"rows": 0}
     arrays = _sorted(arrow_rows(table, frame), order)
     with lane.cursor() as cursor:
-        cursor.adbc_ingest(name, arrays, mode="replace")
+        cursor.adbc_ingest(name, arrays, mode=mode)
     return {"rows": len(arrays), "columns": arrays.column_names}
