@@ -57,7 +57,7 @@ def _delete_replaced(conn: Connection, settings: Settings, store: EventStore, wo
     conn.execute(t.quarantined_events.delete().where(t.quarantined_events.c.load_date.in_(plan.days)))
     delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
     delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
-    delete_where_in(conn, t.identities, "anonymous_id", workspace.read_buckets("changes", plan.buckets)["anonymous_id"])
+    delete_where_in(conn, t.identities, "anonymous_id", workspace.read("identity_deletes")["anonymous_id"])
     for table in t.CONTACT_TABLES:
         delete_where_in(conn, table, "email", touched)
 

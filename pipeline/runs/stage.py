@@ -30,6 +30,7 @@ from pipeline.warehouse.event_store import STORED_COLUMNS, EventFile, EventStore
 
 CHANGE_COLUMNS = [c for c in EVENT_COLUMNS if c != "user_agent"] + ["is_bot"]  # what makes an event "changed"
 KEYS = f", {KEY_SQL.format('event_id')} AS event_key, {KEY_SQL.format('anonymous_id')} AS visitor_key"
+SORT_SLICE_ROWS = 250_000  # store rows sorted at once (`sort_slices`): ~90 MB, well within stage_memory_mb
 QUARANTINE_COLUMNS = ["load_date", "source_file", "line_number", "raw", "reason", "event_id", "email"]
 
 
@@ -146,11 +147,33 @@ def _changes(con) -> pd.DataFrame:
 
 
 def _write_new_files(con, store: EventStore, plan: RunPlan) -> list[EventFile]:
-    """The run's events as store files, one per (load day, bucket), sorted by visitor; one sorted stream, written a
-    batch at a time (DuckDB sorts beyond its memory limit on disk)."""
+    """The run's events as store files, one per (load day, bucket), sorted by visitor: a slice of whole files at a
+    time (`sort_slices`), each one sorted stream written a batch at a time."""
     order = "load_date, part, visitor_key, anonymous_id, timestamp, event_type = 'conversion', event_id"
     part = bucket_sql("visitor_key", plan.buckets)
-    return store.write_parts(con.sql(f"SELECT {', '.join(STORED_COLUMNS)}, {part} AS part FROM staged ORDER BY {order}").arrow(), plan.run_id)
+    groups = con.sql(f"SELECT load_date, {part} AS part, count(*) FROM staged GROUP BY ALL ORDER BY ALL").fetchall()
+    files = []
+    for day, first, last in sort_slices(groups, SORT_SLICE_ROWS):
+        rows = con.sql(
+            f"SELECT {', '.join(STORED_COLUMNS)}, {part} AS part FROM staged "
+            f"WHERE load_date = DATE '{day.isoformat()}' AND {part} BETWEEN {first} AND {last} ORDER BY {order}"
+        )
+        files += store.write_parts(rows.arrow(), plan.run_id)
+    return files
+
+
+def sort_slices(groups: list[tuple], rows: int) -> list[tuple]:
+    """(load day, first part, last part) slices of the (load day, part, rows) groups, in order: a day's consecutive
+    parts up to `rows` rows a slice (or one part, however big). DuckDB sorts a slice in memory; the whole run sorted
+    at once went beyond the scratch database's memory limit to disk (the sorted rows of a 1M-event day: 1.1-1.3 →
+    0.9 s; of the full refresh's 3M events over 30 days: 4.1 → 2.8 s, 7.1 → 3.8 CPU-s; peak RSS ~0.15 GB lower)."""
+    slices: list[list] = []
+    for day, part, count in groups:
+        if slices and slices[-1][0] == day and slices[-1][3] + count <= rows:
+            slices[-1][2:] = [part, slices[-1][3] + count]
+        else:
+            slices.append([day, part, part, count])
+    return [(day, first, last) for day, first, last, _ in slices]
 
 
 def stage_run(settings: Settings, run_id: str, ahead: LinesAhead | None = None) -> dict:

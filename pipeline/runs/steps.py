@@ -117,6 +117,7 @@ def identify(settings: Settings, run_id: str) -> dict:
     with get_engine(settings.warehouse_url).connect() as conn:
         kept = read_where_in(conn, t.conversions, "anonymous_id", visitors, ["event_id", "email", "anonymous_id", "timestamp"])
         old_identities = read_where_in(conn, t.identities, "anonymous_id", visitors, ["anonymous_id", "email"])
+        workspace.write("identity_deletes", old_identities[["anonymous_id"]])  # what publish replaces: few of the visitors
         if plan.full_refresh:  # every published contact is rebuilt or removed
             old_identities = read_table(conn, t.contacts, columns=["email"])
     kept = kept[~member(kept["event_id"], dropped["event_id"])]

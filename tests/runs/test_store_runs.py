@@ -19,7 +19,7 @@ import pytest
 from pipeline.runs.faults import POINTS
 from pipeline.runs.forget import forget
 from pipeline.runs.nightly import STEPS
-from pipeline.runs.stage import stage_run
+from pipeline.runs.stage import sort_slices, stage_run
 from pipeline.runs.start import run_buckets, start_run
 from pipeline.runs.steps import sessionize
 from pipeline.sample.generate import generate_landing
@@ -165,6 +165,41 @@ def test_a_store_on_another_filesystem_publishes_the_same(tmp_path, landing):
     for settings in (local, remote):
         run(settings, DAY1, DAY2)
     assert_same_tables(published(remote), published(local))
+
+
+def test_a_days_parts_are_sorted_together_up_to_a_slice_of_rows():
+    """Store rows are sorted a slice of whole files at a time: a day's consecutive parts while they fit, a bigger part
+    alone, never two days together."""
+    d1, d2 = date(2025, 3, 1), date(2025, 3, 2)
+    groups = [(d1, 0, 100), (d1, 1, 100), (d1, 2, 100), (d2, 0, 300), (d2, 1, 10), (d2, 3, 5)]
+    assert sort_slices(groups, 250) == [(d1, 0, 1), (d1, 2, 2), (d2, 0, 0), (d2, 1, 3)]
+    assert sort_slices(groups, 10**9) == [(d1, 0, 2), (d2, 0, 3)]
+    assert sort_slices([], 250) == []
+
+
+def store_rows(settings: Settings) -> list[pd.DataFrame]:
+    """Each live file's rows as stored (in the file's order), the files by load day and part."""
+    files = sorted(live(settings), key=lambda path: (path.split("/")[1], path.rsplit("-", 1)[1]))
+    return [store_of(settings).read([path]) for path in files]
+
+
+@pytest.mark.parametrize("slice_rows", [1, 3])
+def test_store_files_are_the_same_whatever_the_slices_they_are_sorted_in(tmp_path, landing, monkeypatch, slice_rows):
+    import pipeline.runs.stage as stage_module
+
+    two_days(landing)
+    for day in (DAY1, DAY2):  # twenty more visitors a day: each day has events in every part
+        write_partition(landing, day, [event(f"{day}-{i}", f"w{i % 20}", f"{day} 0{i % 10}:00:00") for i in range(40)], name="more.jsonl")
+    whole = Settings(warehouse_url=f"sqlite:///{tmp_path / 'a.db'}", landing=landing, workspace=tmp_path / "a", buckets=3)
+    sliced = whole.model_copy(update={"warehouse_url": f"sqlite:///{tmp_path / 'b.db'}", "workspace": tmp_path / "b"})
+    run(whole, DAY1, DAY2, full_refresh=True)
+    monkeypatch.setattr(stage_module, "SORT_SLICE_ROWS", slice_rows)
+    run(sliced, DAY1, DAY2, full_refresh=True)
+    expected, got = store_rows(whole), store_rows(sliced)
+    assert len(got) == len(expected) == 6  # two days × three parts
+    for left, right in zip(got, expected):
+        pd.testing.assert_frame_equal(left, right)
+    assert_same_tables(published(sliced), published(whole))
 
 
 def test_a_big_load_gets_more_buckets(tmp_path):
