@@ -139,7 +139,9 @@ class LandingFile:
         for raw in self._parquet_rows() if self.path.name.endswith(".parquet") else self._text_blocks(chunk_bytes):
             numbers = pa.array(np.arange(first_line, first_line + len(raw), dtype=np.int64))
             first_line += len(raw)
-            table = pa.table({"line_number": numbers, "raw": raw}).filter(pc.invert(_blank(raw)))
+            table, blank = pa.table({"line_number": numbers, "raw": raw}), _blank(raw)
+            if pc.any(blank).as_py():  # (a filter copies every line, and JSON lines are rarely blank)
+                table = table.filter(pc.invert(blank))
             self.lines_read += table.num_rows
             yield table.add_column(0, "source_file", constant_column(self.source, pa.large_string(), table.num_rows))
 
