@@ -73,7 +73,7 @@ class ChunkFiles:
     def add(self, table: str, rows: pa.Table) -> None:
         if rows.num_rows:
             path = self.folder / f"{table}-{len(self.files.setdefault(table, []))}.parquet"
-            pq.write_table(rows, path, compression="none", use_dictionary=False, write_statistics=False)  # read once, whole
+            pq.write_table(rows, path, compression="none")
             self.files[table].append(str(path))
 
     def insert(self, con, table: str, extra: str = "") -> None:
