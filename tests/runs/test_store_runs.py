@@ -167,13 +167,12 @@ def test_a_store_on_another_filesystem_publishes_the_same(tmp_path, landing):
     assert_same_tables(published(remote), published(local))
 
 
-def test_a_days_parts_are_sorted_together_up_to_a_slice_of_rows():
-    """Store rows are sorted a slice of whole files at a time: a day's consecutive parts while they fit, a bigger part
-    alone, never two days together."""
-    d1, d2 = date(2025, 3, 1), date(2025, 3, 2)
-    groups = [(d1, 0, 100), (d1, 1, 100), (d1, 2, 100), (d2, 0, 300), (d2, 1, 10), (d2, 3, 5)]
-    assert sort_slices(groups, 250) == [(d1, 0, 1), (d1, 2, 2), (d2, 0, 0), (d2, 1, 3)]
-    assert sort_slices(groups, 10**9) == [(d1, 0, 2), (d2, 0, 3)]
+def test_store_rows_are_sorted_a_slice_of_load_days_at_a_time():
+    """Consecutive load days while their rows fit in a slice; a bigger day alone, never cut."""
+    d1, d2, d3, d4 = (date(2025, 3, day) for day in (1, 2, 3, 4))
+    counts = [(d1, 100), (d2, 100), (d3, 300), (d4, 10)]
+    assert sort_slices(counts, 250) == [(d1, d2), (d3, d3), (d4, d4)]
+    assert sort_slices(counts, 10**9) == [(d1, d4)]
     assert sort_slices([], 250) == []
 
 
@@ -183,8 +182,8 @@ def store_rows(settings: Settings) -> list[pd.DataFrame]:
     return [store_of(settings).read([path]) for path in files]
 
 
-@pytest.mark.parametrize("slice_rows", [1, 3])
-def test_store_files_are_the_same_whatever_the_slices_they_are_sorted_in(tmp_path, landing, monkeypatch, slice_rows):
+def test_store_files_are_the_same_whatever_the_slices_they_are_sorted_in(tmp_path, landing, monkeypatch):
+    """A full refresh sorted a day at a time writes the same files, row for row, as sorted all at once."""
     import pipeline.runs.stage as stage_module
 
     two_days(landing)
@@ -192,8 +191,9 @@ def test_store_files_are_the_same_whatever_the_slices_they_are_sorted_in(tmp_pat
         write_partition(landing, day, [event(f"{day}-{i}", f"w{i % 20}", f"{day} 0{i % 10}:00:00") for i in range(40)], name="more.jsonl")
     whole = Settings(warehouse_url=f"sqlite:///{tmp_path / 'a.db'}", landing=landing, workspace=tmp_path / "a", buckets=3)
     sliced = whole.model_copy(update={"warehouse_url": f"sqlite:///{tmp_path / 'b.db'}", "workspace": tmp_path / "b"})
+    monkeypatch.setattr(stage_module, "SORT_SLICE_ROWS", 10**9)
     run(whole, DAY1, DAY2, full_refresh=True)
-    monkeypatch.setattr(stage_module, "SORT_SLICE_ROWS", slice_rows)
+    monkeypatch.setattr(stage_module, "SORT_SLICE_ROWS", 1)
     run(sliced, DAY1, DAY2, full_refresh=True)
     expected, got = store_rows(whole), store_rows(sliced)
     assert len(got) == len(expected) == 6  # two days × three parts
