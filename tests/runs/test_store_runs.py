@@ -171,8 +171,8 @@ def test_store_rows_are_sorted_a_slice_of_load_days_at_a_time():
     """Consecutive load days while their rows fit in a slice; a bigger day alone, never cut."""
     d1, d2, d3, d4 = (date(2025, 3, day) for day in (1, 2, 3, 4))
     counts = [(d1, 100), (d2, 100), (d3, 300), (d4, 10)]
-    assert sort_slices(counts, 250) == [(d1, d2), (d3, d3), (d4, d4)]
-    assert sort_slices(counts, 10**9) == [(d1, d4)]
+    assert sort_slices(counts, 250) == [(d1, d2, 200), (d3, d3, 300), (d4, d4, 10)]
+    assert sort_slices(counts, 10**9) == [(d1, d4, 510)]
     assert sort_slices([], 250) == []
 
 
@@ -182,21 +182,24 @@ def store_rows(settings: Settings) -> list[pd.DataFrame]:
     return [store_of(settings).read([path]) for path in files]
 
 
-def test_store_files_are_the_same_whatever_the_slices_they_are_sorted_in(tmp_path, landing, monkeypatch):
-    """A full refresh sorted a day at a time writes the same files, row for row, as sorted all at once."""
+@pytest.mark.parametrize("slice_rows", [1, 50])
+def test_store_files_are_the_same_whatever_the_slices_they_are_sorted_in(tmp_path, landing, monkeypatch, slice_rows):
+    """A full refresh sorted a slice at a time writes the same files, row for row, as sorted all at once: each day
+    streamed (1), or the first (44 events) sorted in memory and the second (63) streamed (50)."""
     import pipeline.runs.stage as stage_module
 
     two_days(landing)
-    for day in (DAY1, DAY2):  # twenty more visitors a day: each day has events in every part
-        write_partition(landing, day, [event(f"{day}-{i}", f"w{i % 20}", f"{day} 0{i % 10}:00:00") for i in range(40)], name="more.jsonl")
+    for day, more in ((DAY1, 40), (DAY2, 60)):  # more visitors a day: each day has events in every part
+        write_partition(landing, day, [event(f"{day}-{i}", f"w{i % 20}", f"{day} 0{i % 10}:00:00") for i in range(more)], name="more.jsonl")
     whole = Settings(warehouse_url=f"sqlite:///{tmp_path / 'a.db'}", landing=landing, workspace=tmp_path / "a", buckets=3)
     sliced = whole.model_copy(update={"warehouse_url": f"sqlite:///{tmp_path / 'b.db'}", "workspace": tmp_path / "b"})
     monkeypatch.setattr(stage_module, "SORT_SLICE_ROWS", 10**9)
     run(whole, DAY1, DAY2, full_refresh=True)
-    monkeypatch.setattr(stage_module, "SORT_SLICE_ROWS", 1)
+    monkeypatch.setattr(stage_module, "SORT_SLICE_ROWS", slice_rows)
     run(sliced, DAY1, DAY2, full_refresh=True)
     expected, got = store_rows(whole), store_rows(sliced)
     assert len(got) == len(expected) == 6  # two days × three parts
+    assert sum(map(len, got[:3])) <= 50 < sum(map(len, got[3:]))  # day 1 fits a slice of 50, day 2 does not
     for left, right in zip(got, expected):
         pd.testing.assert_frame_equal(left, right)
     assert_same_tables(published(sliced), published(whole))
