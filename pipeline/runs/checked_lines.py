@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 
 from pipeline.contract.landing import LandingFile, partition_files
 from pipeline.contract.staging import staged_chunk
+from pipeline.runs.scratch import utc_cursor
 from pipeline.runs.suppression import erased_mask, redact_quarantine
 from pipeline.runs.threads import ordered_map
 from pipeline.settings import Settings
@@ -53,8 +54,7 @@ def check_files(con, settings: Settings, days: list[date], hashes: set[str], fol
 
 def _checked_chunk(con, settings: Settings, hashes: set[str], day, chunk: pa.Table) -> tuple[pa.Table, pa.Table, int]:
     """(valid events, quarantine rows, lines) of one chunk, checked on a cursor of its own (one per thread)."""
-    with con.cursor() as cursor:
-        cursor.execute("SET TimeZone = 'UTC'")  # a session setting: a cursor does not inherit the scratch database's
+    with utc_cursor(con) as cursor:
         events, quarantine = staged_chunk(cursor, chunk, day)
     if hashes:  # erased contacts (rare): their events are flagged, quarantine text naming them redacted
         frame = events.select(["email", "anonymous_id"]).to_pandas()

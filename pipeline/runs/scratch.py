@@ -27,6 +27,15 @@ def scratch_duckdb(settings: Settings, workspace: Workspace) -> Iterator[duckdb.
         con.close()
 
 
+@contextmanager
+def utc_cursor(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A cursor of `con` for another thread, in UTC: the time zone is a session setting, which a cursor does not
+    inherit from its connection."""
+    with con.cursor() as cursor:
+        cursor.execute("SET TimeZone = 'UTC'")
+        yield cursor
+
+
 def as_frame(relation: duckdb.DuckDBPyRelation) -> pd.DataFrame:
     """A DuckDB result as pandas through Arrow: text goes straight into pandas' Arrow-backed str columns, where
     `.df()` first makes a Python object per value (a 1M-event day's events: 1.7 s → 0.3 s, the same frame)."""
