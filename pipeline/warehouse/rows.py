@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 import pyarrow as pa
@@ -84,17 +86,19 @@ def delete_where_in(conn: Connection, table: Table, column: str, values: Iterabl
 def _sqlite_delete_where_in(conn: Connection, table: Table, column: str, values: list) -> int:
     """delete_where_in on SQLite through the driver's own cursor, as `_sqlite_where_in` reads: SQLAlchemy compiling a
     5,000-value IN list costs more than SQLite's lookups (a backfill day's 30k visitors' identities: 0.15 → 0.07 s)."""
-    return sum(done.rowcount for done in _sqlite_in_chunks(conn, f'DELETE FROM "{table.name}" WHERE "{column}" IN', values))
+    with _sqlite_in_values(conn, f'DELETE FROM "{table.name}" WHERE "{column}" IN', values) as done:
+        return done.rowcount
 
 
-def _sqlite_in_chunks(conn: Connection, head: str, values: list, tail: str = "") -> Iterator:
-    """`head (?, …)tail` run on the driver's own cursor of the connection once per IN_CHUNK values; yields each
-    executed cursor (read it before asking for the next)."""
+@contextmanager
+def _sqlite_in_values(conn: Connection, head: str, values: list, tail: str = "") -> Iterator:
+    """`head (the values)tail` run once on the driver's own cursor of the connection, the values handed over as one
+    JSON array that SQLite unpacks itself (`json_each`): binding a `?` per value, 5,000 at a time, cost twice as much as
+    the lookups (30 backfill days: 5.6 s of lookups, nearly all for visitors seen for the first time)."""
     cursor = conn.connection.dbapi_connection.cursor()
     try:
-        for start in range(0, len(values), IN_CHUNK):
-            chunk = values[start : start + IN_CHUNK]
-            yield cursor.execute(f"{head} ({', '.join('?' * len(chunk))}){tail}", chunk)
+        listed = json.dumps(values, default=lambda value: value.item())  # a NumPy scalar as its Python value
+        yield cursor.execute(f"{head} (SELECT value FROM json_each(?)){tail}", (listed,))
     finally:
         cursor.close()
 
@@ -131,7 +135,8 @@ def _sqlite_where_in(conn: Connection, table: Table, column: str, values: list, 
     names = ", ".join(f'"{name}"' for name in columns)
     extra = "" if where is None else " AND " + str(where.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
     head = f'SELECT {names} FROM "{table.name}" WHERE "{column}" IN'
-    rows = [row for done in _sqlite_in_chunks(conn, head, values, extra) for row in done.fetchall()]
+    with _sqlite_in_values(conn, head, values, extra) as done:
+        rows = done.fetchall()
     data = list(zip(*rows)) if rows else [()] * len(columns)
     return _typed(pd.DataFrame({name: pd.Series(data[i], dtype=object) for i, name in enumerate(columns)}), table)
 
