@@ -58,8 +58,9 @@ def _delete_replaced(conn: Connection, settings: Settings, store: EventStore, wo
     delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
     delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
     delete_where_in(conn, t.identities, "anonymous_id", workspace.read("identity_deletes")["anonymous_id"])
-    for table in t.CONTACT_TABLES:
-        delete_where_in(conn, table, "email", touched)
+    published = read_where_in(conn, t.contacts, "email", touched, ["email"])["email"]  # most touched contacts are new
+    for table in t.CONTACT_TABLES:  # a contact's rows in these tables exist only beside its row in `contacts`
+        delete_where_in(conn, table, "email", published)
 
 
 def _new_rows(bulk: BulkRows, settings: Settings, store: EventStore, workspace: Workspace, plan: RunPlan, conn: Connection, now) -> list[str]:
