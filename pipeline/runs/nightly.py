@@ -12,7 +12,7 @@ from pipeline.contract.landing import landing_days
 from pipeline.runs.faults import trace
 from pipeline.runs.lines_ahead import LinesAhead
 from pipeline.runs.lock import this_process
-from pipeline.runs.publish import prepare, publish
+from pipeline.runs.publish import Started, prepare, publish, start_prepare
 from pipeline.runs.quality import check_run
 from pipeline.runs.quality_worker import QualityWorker
 from pipeline.runs.stage import stage_run
@@ -64,9 +64,10 @@ class StepClock:
                 self.seconds[self.open[-1]] -= elapsed
 
 
-def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = None, clock: StepClock | None = None) -> None:
+def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = None, clock: StepClock | None = None) -> Started | None:
     """The steps between staging and the gates: sessionize[b] → identify → summarise[b] (each output handed to the
-    quality worker, if any, as soon as it is written)."""
+    quality worker, if any, as soon as it is written). With a worker (a chain of runs), publish's visit rows start on
+    their way once identify has run (`start_prepare`): returned for `prepare`, discarded if summarise fails."""
     clock = clock or StepClock()
     buckets = Workspace(settings, run_id).plan().buckets
     with clock("sessionize", settings):
@@ -76,12 +77,19 @@ def compute_run(settings: Settings, run_id: str, worker: QualityWorker | None = 
         worker.submit(settings, run_id, "sessions")
     with clock("identify", settings):
         identify(settings, run_id)
-    with clock("summarise", settings):
-        for bucket in range(buckets):
-            summarise(settings, run_id, bucket)
+    started = start_prepare(settings, run_id) if worker else None
+    try:
+        with clock("summarise", settings):
+            for bucket in range(buckets):
+                summarise(settings, run_id, bucket)
+    except BaseException:
+        if started:
+            started.discard()
+        raise
     if worker:
         worker.submit(settings, run_id, "contacts")
         worker.submit(settings, run_id, "attribution_credits")
+    return started
 
 
 def run_steps(
@@ -93,10 +101,10 @@ def run_steps(
     `worker_gate`; `publishing` is called once the rows are prepared); a failure marks the run failed."""
     clock, prepared, gate = clock or StepClock(), None, None
     try:
-        compute_run(settings, run_id, worker, clock)
+        started = compute_run(settings, run_id, worker, clock)
         if worker:
             with clock("publish", settings):
-                prepared = prepare(settings, run_id)
+                prepared = prepare(settings, run_id, started)
         if publishing:
             publishing()
         with clock("check", settings):

@@ -8,6 +8,7 @@ run started from, so a run computed on a stale state fails instead of overwritin
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -63,9 +64,9 @@ def _delete_replaced(conn: Connection, settings: Settings, store: EventStore, wo
         delete_where_in(conn, table, "email", published)
 
 
-def _new_rows(bulk: BulkRows, settings: Settings, store: EventStore, workspace: Workspace, plan: RunPlan, conn: Connection, now) -> list[str]:
-    """Queue the run's new rows, table by table, one bucket (or one event file) in memory at a time, and the contacts'
-    new history rows; returns the contacts whose open history row publish closes."""
+def _visit_rows(bulk: BulkRows, settings: Settings, store: EventStore, workspace: Workspace, plan: RunPlan) -> None:
+    """Queue the run's new visit rows (events if kept in SQL, quarantine, sessions, conversions, identities), one
+    bucket (or one event file) in memory at a time: all there once identify has run."""
     n = plan.buckets
     if settings.events_table:
         for file in plan.event_files():
@@ -75,8 +76,13 @@ def _new_rows(bulk: BulkRows, settings: Settings, store: EventStore, workspace: 
         bulk.add(t.sessions, partial(workspace.read, f"sessions-{bucket}"))
     bulk.add(t.conversions, partial(workspace.read_buckets, "conversions", n))
     bulk.add(t.identities, partial(workspace.read, "identities"))
+
+
+def _contact_rows(bulk: BulkRows, workspace: Workspace, plan: RunPlan, conn: Connection, now) -> list[str]:
+    """Queue the run's contact rows and the contacts' new history rows; returns the contacts whose open history row
+    publish closes."""
     closing = []
-    for bucket in range(n):
+    for bucket in range(plan.buckets):
         contacts = workspace.read(f"contacts-{bucket}").assign(updated_at=plan.started_at, run_id=plan.run_id)
         for table in t.CONTACT_TABLES:
             bulk.add(table, (lambda frame=contacts: frame) if table is t.contacts else partial(workspace.read, f"{table.name}-{bucket}"))
@@ -117,20 +123,55 @@ class Prepared:
     now: datetime
 
 
-def prepare(settings: Settings, run_id: str) -> Prepared | None:
-    """Everything publish can do before its transaction; nothing in the warehouse changes. A chain of runs does it
-    while the quality worker finishes the last gates (None: an unchanged rerun, nothing to prepare)."""
+@dataclass
+class Started:
+    """Publish's visit rows on their way (`start_prepare`): the rows queued by a background thread onto their lane."""
+
+    bulk: BulkRows
+    queued: Future
+
+    def discard(self) -> None:
+        """Drop them (the run failed before `prepare`; its own error is the one to report, not the queue's)."""
+        wait([self.queued])
+        self.bulk.discard()
+
+
+def start_prepare(settings: Settings, run_id: str) -> Started | None:
+    """Start writing the visit rows ahead once identify has run: a chain of runs does it while summarise computes,
+    on one thread, beside the lane on the other core (a full refresh's summarise kept 1.2 cores busy). The rows are
+    queued from a background thread too: `add` waits while its lane holds unfinished jobs. `prepare` then adds the
+    contacts' rows; a run that fails before must `discard` what this returns."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     if plan.unchanged_since:
         return None
-    engine = get_engine(settings.warehouse_url)
+    bulk = _new_bulk(settings, workspace, plan)
     store = EventStore(settings.event_store_location())
+    return Started(bulk, in_background(_visit_rows, bulk, settings, store, workspace, plan))
+
+
+def _new_bulk(settings: Settings, workspace: Workspace, plan: RunPlan) -> BulkRows:
+    engine = get_engine(settings.warehouse_url)
+    return BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER, emptied=plan.full_refresh, lanes=TABLE_LANES)
+
+
+def prepare(settings: Settings, run_id: str, started: Started | None = None) -> Prepared | None:
+    """Everything publish can do before its transaction; nothing in the warehouse changes. A chain of runs does it
+    while the quality worker finishes the last gates (None: an unchanged rerun, nothing to prepare); `started`: the
+    visit rows already on their way (`start_prepare`)."""
+    workspace = Workspace(settings, run_id)
+    plan = workspace.plan()
+    if plan.unchanged_since:
+        return None
     now = utc_now()
-    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER, emptied=plan.full_refresh, lanes=TABLE_LANES)
+    bulk = started.bulk if started else _new_bulk(settings, workspace, plan)
     try:
-        with engine.connect() as conn:
-            closing = _new_rows(bulk, settings, store, workspace, plan, conn, now)
+        if started:
+            started.queued.result()
+        else:
+            _visit_rows(bulk, settings, EventStore(settings.event_store_location()), workspace, plan)
+        with get_engine(settings.warehouse_url).connect() as conn:
+            closing = _contact_rows(bulk, workspace, plan, conn, now)
         bulk.seal()
     except BaseException:
         bulk.discard()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import inspect, select, text
 
 from pipeline.runs.faults import EVERY_STEP, InjectedFault
-from pipeline.runs.nightly import compute_run, run_interval
+from pipeline.runs.nightly import Gates, compute_run, run_interval
 from pipeline.runs.publish import StaleRunError, publish
 from pipeline.runs.stage import stage_run
 from pipeline.runs.start import start_run
@@ -58,6 +58,25 @@ def test_a_failure_in_any_step_leaves_the_published_tables_and_frees_the_lock(se
         last = table(settings, "pipeline_runs", order_by=["started_at"]).iloc[-1]
         assert (last["status"], last["error"], lock_holder(settings)) == ("failed", f"InjectedFault: injected failure at {point}", None)
     assert run_statuses(settings) == ["success"] + ["failed"] * len(EVERY_STEP)
+    run(settings, "2025-03-02")
+    assert run_statuses(settings)[-1] == "success" and len(table(settings, "contacts")) == 2
+
+
+def test_a_failure_after_publish_started_its_visit_rows_leaves_the_published_tables(settings):
+    """With the quality worker (as `pipeline run` runs), publish's visit rows start on their lane once identify has
+    run; summarise failing then drops them: nothing changes, the lock is free, and the next run publishes."""
+    two_days(settings.landing)
+    run(settings, "2025-03-01")
+    before = snapshot(settings)
+    failing = settings.model_copy(update={"fault_point": "summarise.during", "fault_action": "raise", "quality_worker": True})
+    gates = Gates(failing)
+    try:
+        with pytest.raises(InjectedFault, match="summarise.during$"):
+            run_interval(failing, [DAY2], gates=gates)
+    finally:
+        gates.close()
+    assert snapshot(settings) == before
+    assert (run_statuses(settings), lock_holder(settings)) == (["success", "failed"], None)
     run(settings, "2025-03-02")
     assert run_statuses(settings)[-1] == "success" and len(table(settings, "contacts")) == 2
 
