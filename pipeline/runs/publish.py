@@ -145,31 +145,25 @@ def start_prepare(settings: Settings, run_id: str) -> Started | None:
     plan = workspace.plan()
     if plan.unchanged_since:
         return None
-    bulk = _new_bulk(settings, workspace, plan)
+    engine = get_engine(settings.warehouse_url)
+    bulk = BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER, emptied=plan.full_refresh, lanes=TABLE_LANES)
     store = EventStore(settings.event_store_location())
     return Started(bulk, in_background(_visit_rows, bulk, settings, store, workspace, plan))
-
-
-def _new_bulk(settings: Settings, workspace: Workspace, plan: RunPlan) -> BulkRows:
-    engine = get_engine(settings.warehouse_url)
-    return BulkRows(engine, workspace.root / "new-rows.sqlite", INSERT_ORDER, emptied=plan.full_refresh, lanes=TABLE_LANES)
 
 
 def prepare(settings: Settings, run_id: str, started: Started | None = None) -> Prepared | None:
     """Everything publish can do before its transaction; nothing in the warehouse changes. A chain of runs does it
     while the quality worker finishes the last gates (None: an unchanged rerun, nothing to prepare); `started`: the
-    visit rows already on their way (`start_prepare`)."""
+    visit rows already on their way (`start_prepare`; otherwise started here)."""
     workspace = Workspace(settings, run_id)
     plan = workspace.plan()
     if plan.unchanged_since:
         return None
     now = utc_now()
-    bulk = started.bulk if started else _new_bulk(settings, workspace, plan)
+    started = started or start_prepare(settings, run_id)
+    bulk = started.bulk
     try:
-        if started:
-            started.queued.result()
-        else:
-            _visit_rows(bulk, settings, EventStore(settings.event_store_location()), workspace, plan)
+        started.queued.result()
         with get_engine(settings.warehouse_url).connect() as conn:
             closing = _contact_rows(bulk, workspace, plan, conn, now)
         bulk.seal()
