@@ -1,7 +1,8 @@
 """Session objects as a contact's journey shows them (the seed's keys and order, SPEC section 4), as JSON text.
 
 The JSON is assembled column-wise with vectorised string concatenation: every distinct text value is
-encoded once (`json.dumps`), so a million journey rows cost a few string operations, not a million dicts.
+encoded once (`json.dumps`), so a million journey rows cost a few string operations, not a million dicts; an
+object's pieces are joined in one pass (`concat`).
 The output is byte-identical to `json.dumps(obj, ensure_ascii=False, separators=(",", ":"))`.
 """
 
@@ -11,8 +12,25 @@ import json
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-STAMP = "%Y-%m-%d %H:%M:%S"
+
+
+Piece = str | pd.Series  # text the same on every row, or a row's own (missing: the whole row is missing)
+
+
+def concat(*pieces: Piece) -> pd.Series:
+    """The pieces end to end, row by row, copied once (Arrow's element-wise join). Chained `+` copies the text made so
+    far again for every piece, and a summary or a session object has dozens of them.
+    The Series pieces must share one index (positions are joined, not labels)."""
+    series = [piece for piece in pieces if not isinstance(piece, str)]
+    index = series[0].index
+    if any(not (piece.index is index or piece.index.equals(index)) for piece in series[1:]):
+        raise ValueError("concat joins by position: its Series must share one index")
+    arrays = [pa.scalar(p, pa.large_string()) if isinstance(p, str) else pa.array(p.astype("str").array, type=pa.large_string()) for p in pieces]
+    joined = pc.binary_join_element_wise(*arrays, pa.scalar("", pa.large_string()))
+    return pd.Series(pd.array(joined, dtype="str"), index=index)
 
 
 def json_text(values: pd.Series) -> pd.Series:
@@ -23,9 +41,11 @@ def json_text(values: pd.Series) -> pd.Series:
 
 
 def json_stamps(values: pd.Series) -> pd.Series:
-    """UTC timestamps as quoted `YYYY-MM-DD HH:MM:SS` literals, missing ones as null."""
-    text = pd.to_datetime(values, utc=True).dt.strftime(STAMP)
-    return ('"' + text + '"').fillna("null").astype("str")
+    """UTC timestamps as quoted `YYYY-MM-DD HH:MM:SS` literals (floored to the second), missing ones as null: Arrow's
+    cast to text writes that form ~20× faster than pandas' strftime."""
+    seconds = pd.to_datetime(values, utc=True).to_numpy(dtype="datetime64[us]").astype("datetime64[s]")
+    text = pd.Series(pd.array(pa.array(seconds, type=pa.timestamp("s"), from_pandas=True).cast(pa.large_string()), dtype="str"), index=values.index)
+    return concat('"', text, '"').fillna("null")
 
 
 def json_decimal(units: pd.Series, decimals: int) -> pd.Series:
@@ -39,39 +59,44 @@ def json_decimal(units: pd.Series, decimals: int) -> pd.Series:
     return (whole + np.where(digits == "", "", "." + digits)).astype("str")
 
 
-def json_members(*pairs: tuple[str, pd.Series]) -> pd.Series:
-    """JSON object members `"key":value,…` from (key, JSON literals) pairs, in the given order."""
-    text = None
-    for key, literals in pairs:
-        member = json.dumps(key) + ":" + literals
-        text = member if text is None else text + "," + member
-    return text
+def members(*pairs: tuple[str, Piece | list[Piece]]) -> list[Piece]:
+    """The pieces of JSON object members `"key":value,…` from (key, value) pairs in the given order, each value a JSON
+    literal or a list of pieces that make one."""
+    pieces: list[Piece] = []
+    for i, (key, value) in enumerate(pairs):
+        pieces += ["," * (i > 0) + json.dumps(key) + ":", *(value if isinstance(value, list) else [value])]
+    return pieces
+
+
+def json_members(*pairs: tuple[str, Piece | list[Piece]]) -> pd.Series:
+    """JSON object members `"key":value,…` from (key, value) pairs (see `members`), as one text per row."""
+    return concat(*members(*pairs))
 
 
 def _conversion_part(journey: pd.DataFrame) -> pd.Series:
-    meta = json_members(("type", json_text(journey["conversion_type"])), ("id", json_text(journey["conversion_id"])))
-    part = ',"conversion":{' + json_members(
+    meta = members(("type", json_text(journey["conversion_type"])), ("id", json_text(journey["conversion_id"])))
+    part = concat(',"conversion":{', *members(
         ("email", json_text(journey["email"])),
         ("timestamp", json_stamps(journey["conversion_timestamp"])),
         ("conversion_page", json_text(journey["conversion_page"])),
         ("previous_page", json_text(journey["previous_page"])),
-        ("conversion_meta", "{" + meta + "}"),
-    ) + "}"
+        ("conversion_meta", ["{", *meta, "}"]),
+    ), "}")  # fmt: skip
     return part.where(journey["is_converting"].astype(bool).to_numpy(), "")
 
 
 def _exit_part(journey: pd.DataFrame) -> pd.Series:
-    part = ',"exit":{' + json_members(
+    part = concat(',"exit":{', *members(
         ("exit_page", json_text(journey["exit_page"])),
         ("previous_page", json_text(journey["exit_previous_page"])),
         ("timestamp", json_stamps(journey["exit_timestamp"])),
-    ) + "}"
+    ), "}")  # fmt: skip
     return part.where(journey["exit_page"].notna().to_numpy(), "")
 
 
 def session_objects(journey: pd.DataFrame) -> pd.Series:
     """One JSON object per journey row; `conversion` only where this contact converted, `exit` unless it ended on one."""
     attribution = ("source", "medium", "content", "campaign", "term", "landing_page")  # the seed's key order
-    head = "{" + json_members(("timestamp", json_stamps(journey["timestamp"])), *((key, json_text(journey[key])) for key in attribution))
-    tail = ',"session_duration":' + journey["session_duration"].astype("int64").astype(str) + "}"
-    return (head + _conversion_part(journey) + _exit_part(journey) + tail).astype("str")
+    head = members(("timestamp", json_stamps(journey["timestamp"])), *((key, json_text(journey[key])) for key in attribution))
+    duration = journey["session_duration"].astype("int64").astype("str")
+    return concat("{", *head, _conversion_part(journey), _exit_part(journey), ',"session_duration":', duration, "}")

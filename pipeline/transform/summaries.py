@@ -12,7 +12,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipeline.transform.journeys import json_decimal, json_members, json_stamps, json_text, session_objects
+from pipeline.transform.journeys import concat, json_decimal, json_stamps, json_text, members, session_objects
 
 
 def _joined(keys: pd.Series, items: pd.Series, emails: pd.Index) -> pd.Series:
@@ -33,13 +33,26 @@ def _joined(keys: pd.Series, items: pd.Series, emails: pd.Index) -> pd.Series:
 
 
 def page_counts(emails: pd.Index, keys: pd.Series, positions: pd.Series, pages: pd.Series) -> pd.Series:
-    """`"page":count` pairs per contact, pages in order of first appearance."""
-    frame = pd.DataFrame({"email": keys.to_numpy(), "position": positions.to_numpy(), "page": pages.to_numpy()})
-    frame = frame[frame["page"].notna()]
-    counts = frame.groupby(["email", "page"], sort=False).agg(first=("position", "min"), count=("position", "size"))
-    counts = counts.reset_index().sort_values(["email", "first"], kind="stable")
-    items = json_text(counts["page"]) + ":" + counts["count"].astype(str)
-    return _joined(counts["email"], items, emails)
+    """`"page":count` pairs per contact, pages in order of first appearance (positions are distinct within a contact).
+
+    The (contact, page) groups come from one sort of integer codes: a pandas groupby cost ~8 ms a call, five calls a
+    bucket, whatever its size."""
+    present = pages.notna().to_numpy()
+    if not present.any():
+        return pd.Series("", index=emails, dtype="str")
+    contact, contacts = pd.factorize(keys.to_numpy()[present])
+    page, names = pd.factorize(pages.to_numpy()[present])
+    position = positions.to_numpy()[present]
+    pair = contact.astype(np.int64) * (len(names) + 1) + page
+    order = np.lexsort((position, pair))
+    starts = np.flatnonzero(np.r_[True, pair[order][1:] != pair[order][:-1]])
+    counts = np.diff(np.r_[starts, len(order)])
+    firsts = order[starts]  # each group's earliest row
+    shown = np.lexsort((position[firsts], contact[firsts]))  # per contact, by first appearance
+    firsts, counts = firsts[shown], counts[shown]
+    literals = json_text(pd.Series(names, dtype="str")).to_numpy()[page[firsts]]
+    items = concat(pd.Series(literals, dtype="str"), ":", pd.Series(counts, dtype="int64").astype("str"))
+    return _joined(pd.Series(np.asarray(contacts)[contact[firsts]]), items, emails)
 
 
 def _interested_pages(journey: pd.DataFrame, conversions: pd.DataFrame, emails: pd.Index) -> pd.Series:
@@ -52,7 +65,7 @@ def _interested_pages(journey: pd.DataFrame, conversions: pd.DataFrame, emails: 
         "previous_conversion_pages": page_counts(emails, conversions["email"], order, conversions["previous_page"]),
         "previous_exit_pages": page_counts(emails, exits["email"], exits["rank"], exits["exit_previous_page"]),
     }
-    return "{" + json_members(*((name, "{" + items + "}") for name, items in parts.items())) + "}"
+    return concat("{", *members(*((name, ["{", items, "}"]) for name, items in parts.items())), "}")
 
 
 def _optional_decimal(units: pd.Series) -> pd.Series:
@@ -72,21 +85,21 @@ def summary_texts(*, journey: pd.DataFrame, conversions: pd.DataFrame, stats: pd
 
     last_rank = journey["email"].map(stats["total_sessions"]) - 1
     dates = _joined(conversions["email"], json_stamps(conversions["timestamp"]), emails)
-    summary = json_members(
+    summary = members(
         ("total_sessions", stats["total_sessions"].astype(str)),
         ("total_conversions", stats["total_conversions"].astype(str)),
         ("conversion_rate_percent", json_decimal(stats["rate_units"], 2)),
-        ("conversion_dates", "[" + dates + "]"),
+        ("conversion_dates", ["[", dates, "]"]),
         ("days_since_last_conversion", "null"),  # filled in by the reader from the query's as-of time
         ("is_repeat_converter", stats["is_repeat_converter"].map({True: "true", False: "false"})),
         ("avg_days_between_conversions", _optional_decimal(stats["conversion_gap_units"])),
         ("avg_days_between_sessions", _optional_decimal(stats["session_gap_units"])),
         ("avg_session_duration_seconds", stats["avg_session_duration_seconds"].astype(str)),
         ("days_to_convert", stats["days_to_convert"].astype(str)),
-        ("user_journey", "[" + _joined(journey["email"], objects, emails) + "]"),
+        ("user_journey", ["[", _joined(journey["email"], objects, emails), "]"]),
         ("interested_pages", _interested_pages(journey, conversions, emails)),
         ("first_touch", by_rank(journey["is_first"].to_numpy())),
         ("converting_touch", by_rank((journey["rank"] == journey["converting_rank"]).to_numpy())),
         ("recent_touch", by_rank((journey["rank"] == last_rank).to_numpy())),
     )
-    return ("{" + summary + "}").astype("str")
+    return concat("{", *summary, "}")

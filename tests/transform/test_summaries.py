@@ -108,3 +108,35 @@ def test_vectorised_summaries_equal_the_reference(tmp_path, seed):
         expected = reference_summary(row.email, by_session.loc[ids].reset_index(), conversions)
         assert json.loads(row.summary) == expected, row.email
         assert row.summary == json.dumps(json.loads(row.summary), ensure_ascii=False, separators=(",", ":"))
+
+
+def test_concat_joins_by_position_and_a_missing_piece_makes_the_row_missing():
+    from pipeline.transform.journeys import concat
+
+    index = pd.Index(["b", "a", "c"])
+    left = pd.Series(["x", None, "é"], index=index, dtype="str")
+    right = pd.Series(["1", "2", '"3"'], index=index, dtype="str")
+    joined = concat("{", left, ":", right, "}")
+    assert joined.index.equals(index)
+    assert joined.tolist()[0] == "{x:1}" and pd.isna(joined.iloc[1]) and joined.iloc[2] == '{é:"3"}'
+    with pytest.raises(ValueError, match="share one index"):
+        concat(left, pd.Series(["1", "2", "3"], dtype="str"))
+
+
+def test_json_stamps_floor_to_the_second_before_and_after_1970():
+    from pipeline.transform.journeys import json_stamps
+
+    values = pd.Series(pd.to_datetime(["1969-12-31 23:59:58.5", "2025-03-01 10:00:00.999999", None], utc=True))
+    assert json_stamps(values).tolist() == ['"1969-12-31 23:59:58"', '"2025-03-01 10:00:00"', "null"]
+
+
+def test_page_counts_keep_each_contacts_order_of_first_appearance():
+    from pipeline.transform.summaries import page_counts
+
+    emails = pd.Index(["a@x", "b@x", "c@x"])
+    keys = pd.Series(["b@x", "a@x", "b@x", "a@x", "b@x", "a@x"])
+    positions = pd.Series([2, 1, 0, 0, 1, 2])
+    pages = pd.Series(["/p", "/q", "/q", None, "/p", "/q"], dtype="str")
+    assert page_counts(emails, keys, positions, pages).tolist() == ['"/q":2', '"/q":1,"/p":2', ""]
+    nothing = pd.Series([None] * 6, dtype="str")
+    assert page_counts(emails, keys, positions, nothing).tolist() == ["", "", ""]
