@@ -155,6 +155,8 @@ def read_where_in(
 ) -> pd.DataFrame:
     """Rows whose column is in values (chunked IN lists), optionally also matching `where`, as one typed frame."""
     columns = columns or [c.name for c in table.columns]
+    if is_empty(conn, table):  # a first run finds nothing: spare it the values' dedupe and the lookups
+        return typed_frame([], table, columns)
     values = pd.Series(list(values) if not isinstance(values, pd.Series | pd.Index) else values, dtype=object)
     values = values.dropna().drop_duplicates().tolist()
     if conn.dialect.name == "sqlite":
