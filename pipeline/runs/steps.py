@@ -56,19 +56,27 @@ def post_run_files(live: pd.DataFrame, plan: RunPlan, bucket: int, since: date |
     return files.loc[(files["min_visitor_key"] <= high) & (files["max_visitor_key"] >= low), "path"].tolist()
 
 
-def visitor_events(settings: Settings, workspace: Workspace, files: list[str], resume: pd.DataFrame, bucket: int, buckets: int) -> pd.DataFrame:
+def visitor_events(settings: Settings, workspace: Workspace, files: list[str], resume: pd.DataFrame, bucket: int, buckets: int,
+                   everyone: bool = False) -> pd.DataFrame:
     """The human events of the resumed visitors from their resume points, ordered as sessions need them: by visitor
     id, so the sessions come out in the order of the warehouse's visitor index and publish adds them to it in one pass
-    (a 5M-event day's sessions: 10.6 → 6.9 s to insert)."""
+    (a 5M-event day's sessions: 10.6 → 6.9 s to insert). `everyone`: every visitor in the files is resumed from its
+    first event (a first run, a full refresh), so no join; one file is read in its own order (by visitor key, each
+    visitor's events together and in order: `order_events` checks), not sorted again (a 1M-event day's bucket: the
+    query and its frame 0.25 → 0.09 s)."""
     store = EventStore(settings.event_store_location())
     low, high = key_range(bucket, buckets)
+    columns = ", ".join("e." + c for c in EVENT_READ)
+    in_range = f"e.visitor_key BETWEEN {low} AND {high} AND NOT e.is_bot"
+    order = " ORDER BY e.anonymous_id, e.timestamp, e.event_type = 'conversion', e.event_id"
     with scratch_duckdb(settings, workspace) as con:
+        if everyone:
+            con.execute(f"SET preserve_insertion_order = {len(files) == 1}")
+            return as_frame(con.sql(f"SELECT {columns} FROM {store.relation(con, files)} e WHERE {in_range}{order * (len(files) > 1)}"))
         con.register("resume", resume[["anonymous_id", "resume_at"]])
         return as_frame(con.sql(
-            f"""SELECT {', '.join('e.' + c for c in EVENT_READ)} FROM {store.relation(con, files)} e
-            JOIN resume r ON e.anonymous_id = r.anonymous_id
-            WHERE e.visitor_key BETWEEN {low} AND {high} AND e.timestamp >= r.resume_at AND NOT e.is_bot
-            ORDER BY e.anonymous_id, e.timestamp, e.event_type = 'conversion', e.event_id"""
+            f"""SELECT {columns} FROM {store.relation(con, files)} e JOIN resume r ON e.anonymous_id = r.anonymous_id
+            WHERE {in_range} AND e.timestamp >= r.resume_at{order}"""
         ))
 
 
@@ -82,7 +90,8 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
         return {"visitors": 0, "sessions": 0, "sessions_replaced": 0, "files_read": []}
     changes = workspace.read(f"changes-{bucket}")
     with get_engine(settings.warehouse_url).connect() as conn:
-        visitors = [] if plan.full_refresh or is_empty(conn, t.sessions) else changes["anonymous_id"]
+        everyone = plan.full_refresh or is_empty(conn, t.sessions)  # every visitor new: redone from its first event
+        visitors = [] if everyone else changes["anonymous_id"]
         old_sessions = read_where_in(conn, t.sessions, "anonymous_id", visitors, SESSION_KEYS)
         old_conversions = read_where_in(conn, t.conversions, "anonymous_id", visitors, ["event_id", "email", "session_id"])
         live = live_files(conn)
@@ -91,7 +100,7 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     published = resume.loc[resume["anonymous_id"].isin(old_sessions["anonymous_id"]), "resume_at"]
     since = (published.min() - pd.Timedelta(days=MAX_DAYS_LATE)).date() if len(published) else None
     files = post_run_files(live, plan, bucket, since)
-    events = visitor_events(settings, workspace, files, resume, bucket, plan.buckets)
+    events = visitor_events(settings, workspace, files, resume, bucket, plan.buckets, everyone)
     if resume["at_session_start"].any():  # otherwise the query's join and time filter are the whole rule
         events = from_resume_point(events, resume, redone)
     sessions, conversions = build_sessions(events=events, settings=settings)
