@@ -66,7 +66,7 @@ def _plan_erasure(settings: Settings, run_id: str, email: str) -> tuple[pd.DataF
     plan = workspace.plan()
     new_files, replaced = store.rewrite_without(doomed, dict(zip(live["path"], live["load_date"])), run_id)
     changes = doomed.groupby("anonymous_id", as_index=False)["timestamp"].min().rename(columns={"timestamp": "change_at"})
-    workspace.write_changes(changes.assign(visitor_key=md5_keys(changes["anonymous_id"]), seen_before=True), plan.buckets)
+    workspace.write_changes(changes.assign(visitor_key=md5_keys(changes["anonymous_id"])), plan.buckets)
     workspace.write("quarantine", pd.DataFrame(columns=["load_date", "source_file", "line_number", "raw", "reason", "event_id", "email"]))
     workspace.write("manifest", pd.DataFrame(columns=["load_date", "source_file", "bytes", "sha256", "lines_read"]))
     plan.new_files, plan.retired_files, plan.stats = [f.to_json() for f in new_files], replaced, dict(NO_FIGURES)

@@ -132,11 +132,8 @@ def _change_types(con) -> list[tuple[str, str]]:
     return [(name, types[name]) for name in CHANGE_COLUMNS]
 
 
-def _changes(con, store: EventStore, live: list[str]) -> pd.DataFrame:
-    """Visitors whose events changed (added, removed or altered), with the earliest changed event's time, and whether
-    the visitor has events in the `live` store files (`seen_before`): only those can have published sessions,
-    conversions or an identity, so only those are looked up in the warehouse (a backfill day's ~30k changed visitors
-    are mostly new; each lookup of them was ~50 ms of index searches that found nothing).
+def _changes(con) -> pd.DataFrame:
+    """Visitors whose events changed (added, removed or altered), with the earliest changed event's time.
 
     An event removed and staged again unchanged (a rerun of a day) is no change; neither is a new origin.
     """
@@ -148,11 +145,9 @@ def _changes(con, store: EventStore, live: list[str]) -> pd.DataFrame:
             FROM n FULL OUTER JOIN removed o ON n.event_id = o.event_id
             WHERE n.event_id IS NULL OR o.event_id IS NULL OR NOT ({same})),
         sides AS (SELECT a1 AS anonymous_id, t1 AS ts FROM changed WHERE a1 IS NOT NULL
-                  UNION ALL SELECT a2, t2 FROM changed WHERE a2 IS NOT NULL),
-        visitors AS (SELECT anonymous_id, {KEY_SQL.format('anonymous_id')} AS visitor_key, min(ts) AS change_at
-                     FROM sides GROUP BY anonymous_id)
-        SELECT *, visitor_key IN (SELECT visitor_key FROM {store.relation(con, live, ['visitor_key'])}) AS seen_before
-        FROM visitors ORDER BY anonymous_id"""
+                  UNION ALL SELECT a2, t2 FROM changed WHERE a2 IS NOT NULL)
+        SELECT anonymous_id, {KEY_SQL.format('anonymous_id')} AS visitor_key, min(ts) AS change_at
+        FROM sides GROUP BY anonymous_id ORDER BY anonymous_id"""
     ))
 
 
@@ -225,7 +220,7 @@ def _stage(settings: Settings, workspace: Workspace, plan: RunPlan, ahead: Lines
         late, beaten = _against_history(con, store, history)
         rewrites, rewritten = store.rewrite_without(beaten, dict(zip(live["path"], live["load_date"])), plan.run_id)
         _removed(con, store, [] if plan.full_refresh else replaced, beaten)  # a full refresh redoes every visitor
-        workspace.write_changes(_changes(con, store, [] if plan.full_refresh else live["path"].tolist()), plan.buckets)
+        workspace.write_changes(_changes(con), plan.buckets)
         new_files = _write_new_files(con, store, plan) + rewrites
         quarantine = con.sql(f"SELECT {', '.join(QUARANTINE_COLUMNS)} FROM quarantine ORDER BY load_date, source_file, line_number").df()
         loaded, bots = _one(con, "SELECT count(*), count(*) FILTER (WHERE is_bot) FROM staged")

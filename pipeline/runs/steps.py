@@ -80,11 +80,6 @@ def visitor_events(settings: Settings, workspace: Workspace, files: list[str], r
         ))
 
 
-def published_visitors(changes: pd.DataFrame) -> pd.Series:
-    """The changed visitors that may have published rows: those with events in the store before the run."""
-    return changes.loc[changes["seen_before"].to_numpy(dtype=bool), "anonymous_id"]
-
-
 def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     """Redo the sessions of this bucket's changed visitors from their resume points."""
     workspace = Workspace(settings, run_id)
@@ -96,7 +91,7 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     changes = workspace.read(f"changes-{bucket}")
     with get_engine(settings.warehouse_url).connect() as conn:
         everyone = plan.full_refresh or is_empty(conn, t.sessions)  # every visitor new: redone from its first event
-        visitors = [] if everyone else published_visitors(changes)
+        visitors = [] if everyone else changes["anonymous_id"]
         old_sessions = read_where_in(conn, t.sessions, "anonymous_id", visitors, SESSION_KEYS)
         old_conversions = read_where_in(conn, t.conversions, "anonymous_id", visitors, ["event_id", "email", "session_id"])
         live = live_files(conn)
@@ -127,7 +122,7 @@ def identify(settings: Settings, run_id: str) -> dict:
         return {"identities": 0, "contacts_touched": 0, "buckets": list(range(plan.buckets))}
     new_conversions = workspace.read_buckets("conversions", plan.buckets)
     dropped = workspace.read_buckets("conversion_deletes", plan.buckets)
-    visitors = [] if plan.full_refresh else published_visitors(workspace.read_buckets("changes", plan.buckets))
+    visitors = [] if plan.full_refresh else workspace.read_buckets("changes", plan.buckets)["anonymous_id"]
     with get_engine(settings.warehouse_url).connect() as conn:
         kept = read_where_in(conn, t.conversions, "anonymous_id", visitors, ["event_id", "email", "anonymous_id", "timestamp"])
         old_identities = read_where_in(conn, t.identities, "anonymous_id", visitors, ["anonymous_id", "email"])

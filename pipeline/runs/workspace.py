@@ -94,7 +94,7 @@ class Workspace:
             self.write(f"{name}-{b}", frame[bucket == b])
 
     def write_changes(self, changes: pd.DataFrame, buckets: int) -> None:
-        """The changed visitors (anonymous_id, visitor_key, change_at, seen_before), split by their visitor key's bucket."""
+        """The changed visitors (anonymous_id, visitor_key, change_at), split by their visitor key's bucket."""
         self.write_buckets("changes", changes, key_bucket(changes["visitor_key"].to_numpy(), buckets), buckets)
 
     def read(self, name: str) -> pd.DataFrame:

@@ -22,7 +22,6 @@ from pipeline.runs.nightly import STEPS
 from pipeline.runs.stage import sort_slices, stage_run
 from pipeline.runs.start import run_buckets, start_run
 from pipeline.runs.steps import sessionize
-from pipeline.runs.workspace import Workspace
 from pipeline.sample.generate import generate_landing
 from pipeline.settings import Settings
 from pipeline.warehouse import tables as t
@@ -144,20 +143,6 @@ def test_a_nightly_run_reads_only_the_files_its_visitors_need(settings):
     read = {path for bucket in range(settings.buckets) for path in sessionize(settings, run_id, bucket)["files_read"]}
     days = {path.split("/")[1] for path in read}
     assert days == {"dt=2025-03-01", "dt=2025-03-02"}  # never the file of 02-27
-
-
-def test_changed_visitors_say_whether_the_live_files_held_them_before(settings):
-    """Only visitors with events in the live files can have published rows, so only they are looked up: v1 (day 1's
-    files) is, v2 (new on day 2) is not; a bot-only visitor of day 1 counts as seen too (its events are live)."""
-    write_partition(settings.landing, DAY1, [event("a1", "v1", "2025-03-01 10:00:00"), event("b1", "v3", "2025-03-01 11:00:00", user_agent="Googlebot/2.1")])
-    run(settings, DAY1)
-    write_partition(settings.landing, DAY2, [
-        event("a2", "v1", "2025-03-02 10:00:00"), event("c1", "v2", "2025-03-02 11:00:00"), event("b2", "v3", "2025-03-02 12:00:00"),
-    ])  # fmt: skip
-    run_id = start_run(settings, [date(2025, 3, 2)])
-    stage_run(settings, run_id)
-    changes = Workspace(settings, run_id).read_buckets("changes", settings.buckets)
-    assert dict(zip(changes["anonymous_id"], changes["seen_before"])) == {"v1": True, "v2": False, "v3": True}
 
 
 def test_the_sql_events_table_mirrors_the_store_when_kept(tmp_path, landing):
