@@ -15,15 +15,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-
-
 Piece = str | pd.Series  # text the same on every row, or a row's own (missing: the whole row is missing)
 
 
 def concat(*pieces: Piece) -> pd.Series:
     """The pieces end to end, row by row, copied once (Arrow's element-wise join). Chained `+` copies the text made so
     far again for every piece, and a summary or a session object has dozens of them.
-    The Series pieces must share one index (positions are joined, not labels)."""
+    At least one piece is a Series, and the Series share one index (positions are joined, not labels)."""
     series = [piece for piece in pieces if not isinstance(piece, str)]
     index = series[0].index
     if any(not (piece.index is index or piece.index.equals(index)) for piece in series[1:]):
@@ -66,11 +64,6 @@ def members(*pairs: tuple[str, Piece | list[Piece]]) -> list[Piece]:
     for i, (key, value) in enumerate(pairs):
         pieces += ["," * (i > 0) + json.dumps(key) + ":", *(value if isinstance(value, list) else [value])]
     return pieces
-
-
-def json_members(*pairs: tuple[str, Piece | list[Piece]]) -> pd.Series:
-    """JSON object members `"key":value,…` from (key, value) pairs (see `members`), as one text per row."""
-    return concat(*members(*pairs))
 
 
 def _conversion_part(journey: pd.DataFrame) -> pd.Series:
