@@ -71,8 +71,9 @@ def visitor_events(settings: Settings, workspace: Workspace, files: list[str], r
     order = " ORDER BY e.anonymous_id, e.timestamp, e.event_type = 'conversion', e.event_id"
     with scratch_duckdb(settings, workspace) as con:
         if everyone:
-            con.execute(f"SET preserve_insertion_order = {len(files) == 1}")
-            return as_frame(con.sql(f"SELECT {columns} FROM {store.relation(con, files)} e WHERE {in_range}{order * (len(files) > 1)}"))
+            one_file = len(files) == 1  # already in order: read as it lies
+            con.execute(f"SET preserve_insertion_order = {one_file}")
+            return as_frame(con.sql(f"SELECT {columns} FROM {store.relation(con, files)} e WHERE {in_range}{'' if one_file else order}"))
         con.register("resume", resume[["anonymous_id", "resume_at"]])
         return as_frame(con.sql(
             f"""SELECT {columns} FROM {store.relation(con, files)} e JOIN resume r ON e.anonymous_id = r.anonymous_id

@@ -45,7 +45,8 @@ def page_counts(emails: pd.Index, keys: pd.Series, positions: pd.Series, pages: 
     position = positions.to_numpy()[present]
     pair = contact.astype(np.int64) * (len(names) + 1) + page
     order = np.lexsort((position, pair))
-    starts = np.flatnonzero(np.r_[True, pair[order][1:] != pair[order][:-1]])
+    grouped = pair[order]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
     counts = np.diff(np.r_[starts, len(order)])
     firsts = order[starts]  # each group's earliest row
     shown = np.lexsort((position[firsts], contact[firsts]))  # per contact, by first appearance
