@@ -20,6 +20,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from pipeline.runs import lock
+from pipeline.runs.deferred_imports import defer
 from pipeline.runs.expectations import suite_expectations, with_derived, with_run_context
 from pipeline.runs.faults import fault_point
 from pipeline.runs.workspace import Workspace
@@ -31,6 +32,7 @@ from pipeline.warehouse.event_store import ROW_GROUP_ROWS, EventStore
 from pipeline.warehouse.rows import insert_frame
 from pipeline.warehouse.state import utc_now
 
+UNUSED_BY_GATES = ("scipy.stats", "altair")  # imported by Great Expectations for checks and charts the gates never use
 BATCH_ROWS = 150_000  # rows a validation holds at most (about: a group ends on the batch that reaches it)
 BATCH_BYTES = 96 << 20  # and bytes in pandas (GX's checks make a few copies of what they read)
 SAMPLE_VALUES = 5  # unexpected values kept per failed expectation
@@ -155,6 +157,7 @@ class Validator:
     """Great Expectations with its context and suites built once per process (GX's import and set-up cost seconds)."""
 
     def __init__(self):
+        defer(*UNUSED_BY_GATES)  # imported at first use, if any: GX's import 3.0 → 1.8 s
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
