@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -19,7 +18,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection
 
-from pipeline.runs import lock
+from pipeline.runs import gx_shortcuts, lock
 from pipeline.runs.deferred_imports import defer
 from pipeline.runs.expectations import suite_expectations, with_derived, with_run_context
 from pipeline.runs.faults import fault_point
@@ -100,21 +99,6 @@ def run_frames(settings: Settings, workspace: Workspace) -> dict[str, pd.DataFra
     return {suite: stack(list(suite_batches(settings, workspace, suite)) or [pd.DataFrame()]) for suite in SUITES}
 
 
-@contextmanager
-def _no_batch_fingerprint():
-    """GX hashes every in-memory batch for a marker nobody reads here; on 1M rows that costs more than the checks."""
-    from great_expectations.execution_engine import pandas_execution_engine as engine
-
-    if not hasattr(engine, "HASH_THRESHOLD"):  # a later GX without the fingerprint: nothing to turn off
-        yield
-        return
-    saved, engine.HASH_THRESHOLD = engine.HASH_THRESHOLD, 0
-    try:
-        yield
-    finally:
-        engine.HASH_THRESHOLD = saved
-
-
 def _plain(value):
     """A value strict JSON can hold: numpy scalars unwrapped, NaN as null, timestamps and the rest as text."""
     if isinstance(value, (list, tuple)):
@@ -142,17 +126,6 @@ def _failure(result) -> dict:
     return entry
 
 
-def _memoize_expectation_types() -> None:
-    """GX 1.x turns an expectation's class name into its type with two regular expressions (`camel_to_snake`) every
-    time it builds a configuration or looks a metric provider up: thousands of times a validation, ~18% of the gates'
-    time (8 backfill runs: 1.37 of 7.5 s). The names are a handful of class names, so the answers are memoized in the
-    module that asks (same function, same results)."""
-    from great_expectations.expectations import expectation
-
-    if not hasattr(expectation.camel_to_snake, "cache_info"):
-        expectation.camel_to_snake = lru_cache(maxsize=1024)(expectation.camel_to_snake)
-
-
 class Validator:
     """Great Expectations with its context and suites built once per process (GX's import and set-up cost seconds)."""
 
@@ -161,7 +134,7 @@ class Validator:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
-        _memoize_expectation_types()
+        gx_shortcuts.install()
         self.gx = gx
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -189,7 +162,7 @@ class Validator:
         outcome = SuiteOutcome(suite, 0)
         for frame in _grouped(batches):
             definition, checks, expectations = self._suite(suite)
-            with _no_batch_fingerprint():
+            with gx_shortcuts.no_batch_fingerprint():
                 batch = definition.get_batch(batch_parameters={"dataframe": with_derived(frame, suite)})
                 result = batch.validate(checks, result_format=PASS_FORMAT)
                 if not result.success:  # the details (counts, sample values) only where something failed
