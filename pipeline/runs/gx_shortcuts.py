@@ -1,7 +1,7 @@
 """Great Expectations' fixed costs per validation cut, with the same functions giving the same results.
 
 A run validates four suites (a backfill of 30 days: 120 validations, twice where one fails), and GX 1.x spends most of
-a small validation on bookkeeping rather than on the data: these shortcuts remove the three biggest parts. Each is
+a small validation on bookkeeping rather than on the data: these shortcuts remove three of those costs. Each is
 applied once per process, by `quality.Validator`; `tests/runs/test_gx_shortcuts.py` compares them with GX's own.
 """
 
