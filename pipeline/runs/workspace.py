@@ -1,4 +1,4 @@
-"""A run's workspace: the folder where each step leaves its output (Parquet) until publish reads it.
+"""A run's workspace: the folder where each step leaves its output (Arrow IPC files) until publish reads it.
 
 Steps pass only the run id between them (through XCom on Airflow); everything else is here. Nothing in
 the workspace is visible to readers: the warehouse changes only when publish commits.
@@ -16,12 +16,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
+import pyarrow.feather as feather
 
 from pipeline.settings import Settings
 from pipeline.transform.frames import stack
 from pipeline.transform.keys import key_bucket
 from pipeline.warehouse.event_store import EventFile
+
+# Arrow's own file format, uncompressed: a frame goes out and comes back without encoding or decoding its columns. The
+# files live for one run, mostly in the page cache; as Parquet a 100k-row sessions file took 110 ms to write and 160 ms
+# to read back (its strings decoded), as Arrow IPC 33 and 23 ms, at twice the bytes; a small file 1-3 ms less each way
+FORMAT, SUFFIX = "ipc", ".arrow"
 
 
 @dataclass
@@ -80,12 +85,11 @@ class Workspace:
         return RunPlan.from_json(path.read_text())
 
     def write(self, name: str, frame: pd.DataFrame) -> None:
-        """Write a frame atomically (temp file, then rename), so a retried step never sees half a file. Uncompressed:
-        the files live for one run, mostly in the page cache (a 1M-event day's workspace writes and reads 1.65 → 1.27 s)."""
+        """Write a frame atomically (temp file, then rename), so a retried step never sees half a file."""
         self.create()
-        path = self.root / f"{name}.parquet"
+        path = self._path(name)
         tmp = path.with_suffix(".tmp")
-        pq.write_table(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), tmp, compression="none")
+        feather.write_feather(pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False), tmp, compression="uncompressed")
         tmp.replace(path)
 
     def write_buckets(self, name: str, frame: pd.DataFrame, bucket: np.ndarray, buckets: int) -> None:
@@ -98,7 +102,10 @@ class Workspace:
         self.write_buckets("changes", changes, key_bucket(changes["visitor_key"].to_numpy(), buckets), buckets)
 
     def read(self, name: str) -> pd.DataFrame:
-        return pd.read_parquet(self.root / f"{name}.parquet")
+        return feather.read_table(self._path(name), memory_map=False).to_pandas()
+
+    def _path(self, name: str) -> Path:
+        return self.root / f"{name}{SUFFIX}"
 
     def read_buckets(self, prefix: str, buckets: int) -> pd.DataFrame:
         """Concatenate the per-bucket outputs of one step."""
@@ -114,8 +121,8 @@ class Workspace:
         return self._read_filtered([name], columns)
 
     def _read_filtered(self, names: list[str], columns: dict) -> pd.DataFrame:
-        paths = [str(self.root / f"{name}.parquet") for name in names]
-        schema = pa.unify_schemas([pq.read_schema(path) for path in paths], promote_options="permissive")
+        paths = [str(self._path(name)) for name in names]
+        schema = pa.unify_schemas([ds.dataset(path, format=FORMAT).schema for path in paths], promote_options="permissive")
         condition = None
         for column, values in columns.items():
             values = values if isinstance(values, pd.Series) else pd.Series(sorted(values), dtype="str")
@@ -123,7 +130,7 @@ class Workspace:
             kind = schema.field(column).type  # a column that is empty in every file has no type: nothing matches
             part = ds.scalar(False) if kind == pa.null() else ds.field(column).isin(keys.cast(kind))
             condition = part if condition is None else condition | part
-        return ds.dataset(paths, schema=schema, format="parquet").to_table(filter=condition).to_pandas()
+        return ds.dataset(paths, schema=schema, format=FORMAT).to_table(filter=condition).to_pandas()
 
     def write_json(self, name: str, data: dict) -> None:
         self.create()
