@@ -24,8 +24,8 @@ FRAMES = {
 
 
 @pytest.fixture
-def workspace(tmp_path):
-    return Workspace(Settings(workspace=tmp_path, warehouse_url=f"sqlite:///{tmp_path / 'wh.db'}", landing=tmp_path), "run-1")
+def workspace(tmp_path, sqlite_url):
+    return Workspace(Settings(workspace=tmp_path / "runs", warehouse_url=sqlite_url, landing=tmp_path), "run-1")
 
 
 @pytest.mark.parametrize("name", FRAMES)
