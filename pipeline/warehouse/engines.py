@@ -15,12 +15,13 @@ from sqlalchemy import (
     Engine,
     create_engine,
     event,
+    inspect,
     make_url,
     text,
 )
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from pipeline.warehouse.tables import metadata
+from pipeline.warehouse.tables import RETIRED_INDEXES, metadata
 
 
 def one_line(exc: BaseException) -> str:
@@ -118,7 +119,8 @@ def _postgres_read_only(dbapi_connection, _record) -> None:
 
 
 def create_tables(engine: Engine) -> None:
-    """Create every table and index that does not exist yet (idempotent: an older warehouse gains new indexes)."""
+    """Create every table and index that does not exist yet (idempotent: an older warehouse gains new indexes and
+    loses the retired ones)."""
     if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
         Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
     try:
@@ -126,8 +128,17 @@ def create_tables(engine: Engine) -> None:
         for table in metadata.sorted_tables:
             for index in table.indexes:
                 index.create(engine, checkfirst=True)
+        _drop_retired_indexes(engine)
     except Exception as exc:  # noqa: BLE001 - any driver error becomes one clear line
         raise WarehouseError(f"cannot open warehouse {engine.url.render_as_string(hide_password=True)}: {exc}") from None
+
+
+def _drop_retired_indexes(engine: Engine) -> None:
+    for table, names in RETIRED_INDEXES.items():
+        present = {index["name"] for index in inspect(engine).get_indexes(table)}
+        for name in present.intersection(names):
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP INDEX {name}")
 
 
 @contextmanager
