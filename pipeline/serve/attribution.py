@@ -103,7 +103,8 @@ def conversion_path_rows(conn: Connection, query: AttributionQuery) -> pd.DataFr
 
 def non_converting_visits(conn: Connection, query: AttributionQuery) -> pd.DataFrame:
     """Group values of the sessions in the window of visitors with no counted conversion in it, per visitor in
-    (timestamp, session id) order (sorted by the database, along its visitor index)."""
+    (timestamp, session id) order (sorted by the database: visitors along its visitor index, each visitor's sessions
+    by time)."""
     s, conv = t.sessions, t.conversions
     counted = [conv.c.anonymous_id == s.c.anonymous_id, *window_conditions(conv.c.timestamp, query)]
     counted += [conv.c[column] == value for column, value in query.conversion_filters.items()]
