@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
-from pipeline.warehouse.tables import RETIRED_INDEXES, metadata
+from pipeline.warehouse.tables import metadata
 
 
 def one_line(exc: BaseException) -> str:
@@ -34,6 +34,9 @@ class WarehouseError(RuntimeError):
     """The warehouse cannot be reached or used; the message is one line for the user."""
 
 
+# indexes older warehouses have and this version drops (`create_tables`): each cost every publish a rewrite of its
+# pages, and no query needs them any more
+RETIRED_INDEXES = {"sessions": ["ix_sessions_visitor_time"], "conversions": ["ix_conversions_page", "ix_conversions_type", "ix_conversions_point"]}
 _CREATED: WeakSet[Engine] = WeakSet()  # every engine this process made, so `dispose_all` can close their connections
 
 

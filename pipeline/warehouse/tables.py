@@ -387,10 +387,6 @@ api_keys = Table(
     Column("revoked_at", DateTime),
 )
 
-# indexes older warehouses have and this version drops (`create_tables`): each cost every publish a rewrite of its
-# pages, and no query needs them any more
-RETIRED_INDEXES = {"sessions": ["ix_sessions_visitor_time"], "conversions": ["ix_conversions_page", "ix_conversions_type", "ix_conversions_point"]}
-
 PUBLISHED_TABLES = (
     events, quarantined_events, sessions, conversions, identities, contact_sessions, contacts, attribution_credits,
     contact_conversions, reader_pair_counts, reader_counted_pairs, reader_counted_conversions,
