@@ -63,7 +63,7 @@ def table(settings, name: str, order_by: list[str] | None = None) -> pd.DataFram
     from pipeline.warehouse import tables as t
     from pipeline.warehouse.engines import get_engine
     from pipeline.warehouse.event_store import EventStore, published_events
-    from pipeline.warehouse.rows import read_table
+    from pipeline.warehouse.rows import key_columns, read_table
 
     tbl = t.metadata.tables[name]
     with get_engine(settings.warehouse_url).connect() as conn:
@@ -71,7 +71,7 @@ def table(settings, name: str, order_by: list[str] | None = None) -> pd.DataFram
             frame = published_events(conn, EventStore(settings.event_store_location()))
         else:
             frame = read_table(conn, tbl)
-    keys = order_by or [c.name for c in tbl.primary_key.columns]
+    keys = order_by or key_columns(tbl)
     return frame.sort_values(keys).reset_index(drop=True)
 
 

@@ -27,7 +27,7 @@ from pipeline.warehouse.engines import get_engine, transaction
 from pipeline.warehouse.event_store import EventStore, commit_files, live_files, remove_leftovers, write_catalog
 from pipeline.warehouse.reader_counts import refresh_reader_tables
 from pipeline.warehouse.bulk import BulkRows
-from pipeline.warehouse.rows import IN_CHUNK, delete_where_in, insert_frame, read_where_in
+from pipeline.warehouse.rows import IN_CHUNK, delete_pairs_in, delete_where_in, insert_frame, read_where_in
 from pipeline.warehouse.state import current_version, utc_now
 
 STAGING_FIGURES = ("events_read", "events_loaded", "events_duplicate", "events_quarantined", "events_bot")
@@ -56,7 +56,7 @@ def _delete_replaced(conn: Connection, settings: Settings, store: EventStore, wo
     if settings.events_table:
         delete_where_in(conn, t.events, "event_id", store.read(plan.retired_files, ["event_id"])["event_id"])
     conn.execute(t.quarantined_events.delete().where(t.quarantined_events.c.load_date.in_(plan.days)))
-    delete_where_in(conn, t.sessions, "session_id", workspace.read_buckets("session_deletes", n)["session_id"])
+    delete_pairs_in(conn, t.sessions, workspace.read_buckets("session_deletes", n)[["anonymous_id", "session_id"]])
     delete_where_in(conn, t.conversions, "event_id", workspace.read_buckets("conversion_deletes", n)["event_id"])
     delete_where_in(conn, t.identities, "anonymous_id", workspace.read("identity_deletes")["anonymous_id"])
     published = read_where_in(conn, t.contacts, "email", touched, ["email"])["email"]  # most touched contacts are new

@@ -108,7 +108,7 @@ def sessionize(settings: Settings, run_id: str, bucket: int) -> dict:
     dropped = old_conversions[member(old_conversions["session_id"], redone["session_id"])]
     workspace.write(f"sessions-{bucket}", sessions)
     workspace.write(f"conversions-{bucket}", conversions)
-    workspace.write(f"session_deletes-{bucket}", redone[["session_id"]])
+    workspace.write(f"session_deletes-{bucket}", redone[["anonymous_id", "session_id"]])
     workspace.write(f"conversion_deletes-{bucket}", dropped[["event_id", "email"]])
     return {"visitors": len(changes), "sessions": len(sessions), "sessions_replaced": len(redone), "files_read": files}
 
@@ -179,8 +179,9 @@ def summarise(settings: Settings, run_id: str, bucket: int) -> dict:
         conversions = pd.concat([conversions[~member(conversions["event_id"], gone)], new_conversions], ignore_index=True)
         visitors = [] if plan.full_refresh else identities["anonymous_id"]
         sessions = read_where_in(conn, t.sessions, "anonymous_id", visitors)
-        shared = set(conversions["session_id"]) - set(sessions["session_id"])
-        sessions = pd.concat([sessions, read_where_in(conn, t.sessions, "session_id", [] if plan.full_refresh else shared)])
+        shared = conversions[~member(conversions["session_id"], sessions["session_id"])]  # another contact's visitor
+        theirs = read_where_in(conn, t.sessions, "anonymous_id", [] if plan.full_refresh else shared["anonymous_id"])
+        sessions = pd.concat([sessions, theirs[member(theirs["session_id"], shared["session_id"])]])
     gone = workspace.read_matching("session_deletes", plan.buckets, {"session_id": sessions["session_id"]})["session_id"]
     sessions = sessions[~member(sessions["session_id"], gone)]
     sessions = pd.concat([sessions, workspace.read(f"journey_sessions-{bucket}")], ignore_index=True).drop_duplicates("session_id")

@@ -41,7 +41,7 @@ def _sessions(conn: Connection, email: str) -> list:
     cs, s = t.contact_sessions, t.sessions
     columns = [cs.c.session_id, cs.c.session_timestamp, *(cs.c[name] for name in ATTRIBUTION), cs.c.is_own_device,
                *(cs.c[f"is_{role}"] for role in ROLES), s.c.session_duration, s.c.exit_page]
-    query = (select(*columns).select_from(cs.join(s, s.c.session_id == cs.c.session_id))
+    query = (select(*columns).select_from(cs.join(s, (s.c.anonymous_id == cs.c.anonymous_id) & (s.c.session_id == cs.c.session_id)))
              .where(cs.c.email == email).order_by(cs.c.session_timestamp, cs.c.session_id))
     return conn.execute(query).fetchall()
 

@@ -89,7 +89,7 @@ def conversions_by_channel(conn: Connection, window: Window) -> pd.DataFrame:
     c, s = t.conversions, t.sessions
     day = _day(conn, c.c.timestamp).label("day")
     query = (select(day, s.c.channel, func.count().label("conversions"))
-             .select_from(c.join(s, s.c.session_id == c.c.session_id)).where(_in(c.c.timestamp, window))
+             .select_from(c.join(s, (s.c.anonymous_id == c.c.anonymous_id) & (s.c.session_id == c.c.session_id))).where(_in(c.c.timestamp, window))
              .group_by(day, s.c.channel).order_by(day, s.c.channel))
     return _frame(conn, query, ["day", "channel", "conversions"]).astype({"conversions": "int64"})
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Connection, Engine, Table
 
-from pipeline.warehouse.rows import arrow_rows, insert_frame, is_empty
+from pipeline.warehouse.rows import arrow_rows, insert_frame, is_empty, key_columns
 
 # the scratch files are rewritten by a retried publish: no rollback journal, no fsync (a 1M-event day: 97 fsyncs,
 # 0.25 s on a busy disk); the warehouse's page size, and a cache that holds the index builds
@@ -111,8 +111,7 @@ class BulkRows:
         self.pending.append((table, lambda conn: self._copy_in(conn, lane, table, name, counted)))
 
     def _append_to_twin(self, lane: _Lane, table: Table, load: Callable[[], pd.DataFrame]) -> None:
-        primary_key = [c.name for c in table.primary_key.columns]
-        self.twins[table.name][1] += _write_rows(lane, table, load, table.name, primary_key, "append")["rows"]
+        self.twins[table.name][1] += _write_rows(lane, table, load, table.name, key_columns(table), "append")["rows"]
 
     def _warehouse_ddl(self, table: Table) -> tuple[str, list[str]]:
         """The CREATE statements of a warehouse table and of its explicit indexes, as the warehouse holds them (the

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     select,
+    tuple_,
 )
 
 IN_CHUNK = 5000  # values per IN (...) list: well under SQLite's and PostgreSQL's parameter limits
@@ -90,15 +91,38 @@ def _sqlite_delete_where_in(conn: Connection, table: Table, column: str, values:
         return done.rowcount
 
 
+def key_columns(table: Table) -> list[str]:
+    """The columns that identify a row: the primary key, or the key a table keeps without an index (its `info`)."""
+    return [c.name for c in table.primary_key.columns] or list(table.info.get("key", []))
+
+
+def delete_pairs_in(conn: Connection, table: Table, pairs: pd.DataFrame) -> int:
+    """Delete rows whose two columns (the frame's, in its order) hold one of its rows, found through an index on the
+    first; returns the rows deleted."""
+    if pairs.empty or is_empty(conn, table):
+        return 0
+    first, second = pairs.columns
+    values = pairs.drop_duplicates().to_numpy().tolist()
+    if conn.dialect.name == "sqlite":
+        head = f'DELETE FROM "{table.name}" WHERE ("{first}", "{second}") IN'
+        with _sqlite_in_values(conn, head, values, pick="json_extract(value, '$[0]'), json_extract(value, '$[1]')") as done:
+            return done.rowcount
+    key, deleted = tuple_(table.c[first], table.c[second]), 0
+    for start in range(0, len(values), IN_CHUNK):
+        deleted += conn.execute(table.delete().where(key.in_([tuple(v) for v in values[start : start + IN_CHUNK]]))).rowcount
+    return deleted
+
+
 @contextmanager
-def _sqlite_in_values(conn: Connection, head: str, values: list, tail: str = "") -> Iterator:
+def _sqlite_in_values(conn: Connection, head: str, values: list, tail: str = "", pick: str = "value") -> Iterator:
     """`head (the values)tail` run once on the driver's own cursor of the connection, the values handed over as one
     JSON array that SQLite unpacks itself (`json_each`): binding a `?` per value, 5,000 at a time, cost twice as much as
-    the lookups (30 backfill days: 5.6 s of lookups, nearly all for visitors seen for the first time)."""
+    the lookups (30 backfill days: 5.6 s of lookups, nearly all for visitors seen for the first time). `pick` takes
+    what each element holds (the element itself, or the parts of a pair)."""
     cursor = conn.connection.dbapi_connection.cursor()
     try:
         listed = json.dumps(values, default=lambda value: value.item())  # a NumPy scalar as its Python value
-        yield cursor.execute(f"{head} (SELECT value FROM json_each(?)){tail}", (listed,))
+        yield cursor.execute(f"{head} (SELECT {pick} FROM json_each(?)){tail}", (listed,))
     finally:
         cursor.close()
 

@@ -120,7 +120,7 @@ quarantined_events = Table(
 sessions = Table(
     "sessions",
     metadata,
-    Column("session_id", String(32), primary_key=True),
+    Column("session_id", String(32), nullable=False),
     Column("anonymous_id", Text, nullable=False),
     Column("timestamp", DateTime, nullable=False),
     Column("end_timestamp", DateTime, nullable=False),
@@ -132,9 +132,11 @@ sessions = Table(
     Column("exit_page", Text),
     Column("exit_previous_page", Text),
     Column("exit_timestamp", DateTime),
-    # a visitor's sessions (sessionize's resume points, summarise's journeys, markov's paths); the visitor alone, not
-    # with the time: every day's new visitors land all over this index, so its size is what each publish rewrites
+    # a visitor's sessions (sessionize's resume points, summarise's journeys, markov's paths), and a session through
+    # its visitor: each day's sessions land all over a random-key index, so its size is what each publish rewrites
+    # (the visitor alone, not the time; the key, unique by construction, none of its own: `info`)
     Index("ix_sessions_visitor", "anonymous_id"),
+    info={"key": ["session_id"]},
 )
 
 conversions = Table(

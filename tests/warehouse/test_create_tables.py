@@ -43,3 +43,14 @@ def test_a_visitors_sessions_are_found_through_the_visitor_index(sqlite_url):
     with engine.connect() as conn:
         plan = conn.exec_driver_sql("EXPLAIN QUERY PLAN SELECT session_id FROM sessions WHERE anonymous_id IN ('a', 'b')").fetchall()
     assert any("USING INDEX ix_sessions_visitor" in row[-1] for row in plan), plan
+
+
+def test_the_sessions_key_has_no_index_of_its_own(warehouse_url):
+    """Sessions are found through their visitor's index; an index of random md5 keys would cost each publish a
+    rewrite of all its pages."""
+    engine = get_engine(warehouse_url)
+    create_tables(engine)
+    catalog = inspect(engine)
+    assert catalog.get_pk_constraint("sessions")["constrained_columns"] == []
+    assert catalog.get_unique_constraints("sessions") == []
+    assert [index["column_names"] for index in catalog.get_indexes("sessions")] == [["anonymous_id"]]
